@@ -1,0 +1,1 @@
+//! pyramid::build: (being written)

@@ -1,0 +1,1 @@
+//! pyramid::levels: (being written)

@@ -1,0 +1,1 @@
+//! pyramid::tiff_writer: (being written)

@@ -1,0 +1,1 @@
+//! source::exif: (being written)
