@@ -22,6 +22,7 @@ pub mod geometry;
 pub mod limits;
 pub mod pyramid;
 pub mod raster;
+pub mod render;
 pub mod source;
 pub mod storage;
 
