@@ -17,6 +17,7 @@
 
 pub mod codec;
 pub mod color;
+pub mod demo;
 pub mod error;
 pub mod geometry;
 pub mod limits;

@@ -114,3 +114,48 @@ pub fn run(cmd: &str, args: &[&str]) {
 pub fn write_png(raster: &Raster, path: &std::path::Path) {
     std::fs::write(path, gigatile::codec::png::encode(raster).unwrap()).unwrap();
 }
+
+/// Halves a raster with a 2×2 box filter, rounding the size up (the pyramid convention).
+pub fn halve(src: &Raster) -> Raster {
+    let (w, h) = (src.width.div_ceil(2), src.height.div_ceil(2));
+    let c = src.layout.channels();
+    let mut data = Vec::with_capacity(w as usize * h as usize * c);
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                let (mut sum, mut n) = (0u32, 0u32);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (sx, sy) = (2 * x + dx, 2 * y + dy);
+                    if sx < src.width && sy < src.height {
+                        sum += u32::from(src.row(sy)[sx as usize * c + ch]);
+                        n += 1;
+                    }
+                }
+                data.push(((sum + n / 2) / n) as u8);
+            }
+        }
+    }
+    Raster::from_data(w, h, src.layout, data).unwrap()
+}
+
+/// The reference for pyramid level `k` of a full-resolution raster.
+pub fn reference_level(full: &Raster, k: u32) -> Raster {
+    (0..k).fold(full.clone(), |r, _| halve(&r))
+}
+
+/// Decodes a PNG (8-bit) into a raster.
+pub fn decode_png(bytes: &[u8]) -> Raster {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    let layout = match info.color_type {
+        png::ColorType::Grayscale => PixelLayout::Gray,
+        png::ColorType::GrayscaleAlpha => PixelLayout::GrayAlpha,
+        png::ColorType::Rgb => PixelLayout::Rgb,
+        _ => PixelLayout::Rgba,
+    };
+    Raster::from_data(info.width, info.height, layout, buf).unwrap()
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts or stops iipsrv (Debian iipimage-server) as 2 FastCGI workers behind lighttpd on
+# 127.0.0.1:$IIPSRV_PORT (default 9010), JPEG quality $JPEG_QUALITY (default 85).
+#
+# usage: bench/iipsrv.sh start|stop|pids
+set -euo pipefail
+port="${IIPSRV_PORT:-9010}"
+dir="${TMPDIR:-/tmp}/gigatile-bench-iipsrv"
+case "${1:-}" in
+start)
+    mkdir -p "$dir/www"
+    cat >"$dir/lighttpd.conf" <<CONF
+server.modules = ("mod_fastcgi")
+server.document-root = "$dir/www"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$dir/lighttpd.pid"
+server.errorlog = "$dir/error.log"
+server.max-keep-alive-requests = 100000
+fastcgi.server = ( "/fcgi-bin/iipsrv.fcgi" => ((
+    "socket" => "$dir/iipsrv.sock",
+    "bin-path" => "/usr/lib/iipimage-server/iipsrv.fcgi",
+    "max-procs" => 2,
+    "check-local" => "disable",
+    "bin-environment" => ( "JPEG_QUALITY" => "${JPEG_QUALITY:-85}", "VERBOSITY" => "0",
+                           "MAX_IMAGE_CACHE_SIZE" => "64" )
+)) )
+CONF
+    ${IIPSRV_TASKSET:-} lighttpd -f "$dir/lighttpd.conf"
+    for _ in $(seq 50); do
+        curl -fs "http://127.0.0.1:$port/fcgi-bin/iipsrv.fcgi" >/dev/null 2>&1 && exit 0
+        sleep 0.1
+    done
+    echo "iipsrv did not start; see $dir/error.log" >&2
+    exit 1
+    ;;
+stop)
+    [ -f "$dir/lighttpd.pid" ] && kill "$(cat "$dir/lighttpd.pid")" 2>/dev/null || true
+    pkill -f /usr/lib/iipimage-server/iipsrv.fcgi 2>/dev/null || true
+    ;;
+pids)
+    pgrep -f /usr/lib/iipimage-server/iipsrv.fcgi || true
+    ;;
+*)
+    echo "usage: $0 start|stop|pids" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,75 @@
+//! cli::info: `gigatile info FILE`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use gigatile::geometry::Geometry;
+use gigatile::pyramid::from_tiff::{is_usable, tiff_pyramid};
+use gigatile::source::tiff::Chunking;
+use gigatile::source::Source;
+use gigatile::storage::LocalFile;
+
+use super::LimitArgs;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The image file.
+    file: PathBuf,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
+    let bytes = LocalFile::open_shared(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = bytes.len();
+    let source = Source::open(bytes, &args.limits.limits())
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let info = source.info();
+    let geometry = Geometry::new(info.width, info.height);
+    println!("file:        {}", args.file.display());
+    println!("format:      {}", info.format.name());
+    println!("bytes:       {size}");
+    println!("dimensions:  {}×{}", info.width, info.height);
+    println!("pixels:      {}", info.layout.name());
+    println!(
+        "icc:         {}",
+        info.icc.as_deref().unwrap_or("none (taken as sRGB)")
+    );
+    for (key, value) in &info.details {
+        println!("{:<12} {value}", format!("{key}:"));
+    }
+    println!(
+        "tile levels: {} (256×256 tiles, {} in all)",
+        geometry.level_count(),
+        geometry.total_tiles()
+    );
+    if let Source::Tiff(file) = source {
+        let file = Arc::new(file);
+        for (i, image) in file.images().iter().enumerate() {
+            let chunks = match image.chunking {
+                Chunking::Tiles { width, height } => format!("tiles {width}×{height}"),
+                Chunking::Strips { rows_per_strip } => format!("strips of {rows_per_strip} rows"),
+            };
+            println!(
+                "image {i}:     {}×{} {:?} {} {} {}",
+                image.width,
+                image.height,
+                image.role,
+                image.layout.name(),
+                chunks,
+                image.compression.name()
+            );
+        }
+        let served = match tiff_pyramid(&file) {
+            Some(p) if is_usable(&p) => "served as it is (a usable tiled pyramid)",
+            _ => "a pyramid will be built",
+        };
+        println!("pyramid:     {served}");
+    } else {
+        println!("pyramid:     a pyramid will be built");
+    }
+    Ok(())
+}
