@@ -496,7 +496,15 @@ fn icc_profiles_convert_to_srgb_and_cmyk_reads() {
     // Compare with libvips' own conversion back to sRGB (gamut clipping makes the original a
     // poor reference).
     let back = dir.path("back.tif");
-    run("vips", &["colourspace", cmyk.to_str().unwrap(), back.to_str().unwrap(), "srgb"]);
+    run(
+        "vips",
+        &[
+            "colourspace",
+            cmyk.to_str().unwrap(),
+            back.to_str().unwrap(),
+            "srgb",
+        ],
+    );
     let expected = read_by_chunks(&open(&back), 0);
     check_primary(&file, &expected, 30.0, "CMYK through its profile");
 }

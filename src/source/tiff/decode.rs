@@ -258,11 +258,9 @@ fn unpremultiply(out: &mut [u8], channels: usize) {
             continue;
         }
         for v in &mut px[..channels - 1] {
-            *v = if a == 0 {
-                0
-            } else {
-                ((u32::from(*v) * 255 + a / 2) / a).min(255) as u8
-            };
+            *v = (u32::from(*v) * 255 + a / 2)
+                .checked_div(a)
+                .map_or(0, |straight| straight.min(255) as u8);
         }
     }
 }
@@ -290,6 +288,32 @@ pub fn jpeg_stream(
         stream.splice(2..2, ADOBE_RGB);
     }
     Ok(stream)
+}
+
+/// The width and height in a JPEG stream's frame header (SOFn), found by walking its marker
+/// segments; `None` when there is none before the scan.
+pub fn jpeg_frame_size(stream: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    loop {
+        // Skip fill bytes before a marker.
+        while stream.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let [0xFF, marker, len_hi, len_lo, ..] = *stream.get(at..)? else {
+            return None;
+        };
+        let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame {
+            let frame = stream.get(at + 5..at + 9)?;
+            let height = u16::from_be_bytes([frame[0], frame[1]]);
+            let width = u16::from_be_bytes([frame[2], frame[3]]);
+            return Some((u32::from(width), u32::from(height)));
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        at += 2 + usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    }
 }
 
 #[cfg(test)]
@@ -388,6 +412,17 @@ mod tests {
             None,
         );
         assert_eq!(r.data, vec![255, 0, 255, 0, 255, 0]);
+    }
+
+    #[test]
+    fn finds_the_jpeg_frame_size() {
+        let stream = [
+            0xFF, 0xD8, 0xFF, 0xDB, 0, 3, 9, 0xFF, 0xFF, 0xC0, 0, 11, 8, 0, 16, 1, 0, 3,
+        ];
+        assert_eq!(jpeg_frame_size(&stream), Some((256, 16)));
+        assert_eq!(jpeg_frame_size(&stream[..12]), None);
+        assert_eq!(jpeg_frame_size(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
+        assert_eq!(jpeg_frame_size(&[0xFF, 0xD8, 0xFF, 0xDB, 0xFF, 0xFF]), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! (cycle detection, at most [`MAX_IFDS`] directories). This layer knows tags only as numbers
 //! and values; what an image is, and pixels, are for `image` and `decode`.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
@@ -202,30 +203,48 @@ pub fn parse_entries(bytes: &[u8], count: usize, order: ByteOrder, big: bool) ->
     (entries, next)
 }
 
+/// Reads `len` bytes at `offset`, or a corrupt-file error naming `what` when they are not all
+/// in the file.
+pub fn read_at(source: &dyn ByteSource, offset: u64, len: u64, what: &str) -> Result<Vec<u8>> {
+    let in_file = offset
+        .checked_add(len)
+        .is_some_and(|end| end <= source.len());
+    if !in_file {
+        return Err(Error::corrupt(format!(
+            "{what} lies beyond the end of the file ({len} bytes at offset {offset})"
+        )));
+    }
+    let len = usize::try_from(len).map_err(|_| Error::corrupt(format!("{what} is too large")))?;
+    source
+        .read_range(offset, len)
+        .map_err(|e| Error::from_decode_io(e, what))
+}
+
 /// Reads directories and tag values from one file.
 #[derive(Debug, Clone, Copy)]
 pub struct IfdReader<'a> {
     pub source: &'a dyn ByteSource,
     pub order: ByteOrder,
     pub big: bool,
+    /// Bytes of directories and tag values still allowed: a hostile file could point many IFDs
+    /// at one large array, so the total read is bounded by twice the file's length.
+    pub budget: &'a Cell<u64>,
 }
 
 impl IfdReader<'_> {
+    /// The budget for a file of `len` bytes.
+    pub fn budget_for(len: u64) -> Cell<u64> {
+        Cell::new(len.saturating_mul(2).max(1 << 20))
+    }
+
     /// Reads `len` bytes at `offset`, or a corrupt-file error naming `what`.
     pub fn read(&self, offset: u64, len: u64, what: &str) -> Result<Vec<u8>> {
-        let in_file = offset
-            .checked_add(len)
-            .is_some_and(|end| end <= self.source.len());
-        if !in_file {
-            return Err(Error::corrupt(format!(
-                "{what} lies beyond the end of the file ({len} bytes at offset {offset})"
-            )));
-        }
-        let len =
-            usize::try_from(len).map_err(|_| Error::corrupt(format!("{what} is too large")))?;
-        self.source
-            .read_range(offset, len)
-            .map_err(|e| Error::from_decode_io(e, what))
+        let left =
+            self.budget.get().checked_sub(len).ok_or_else(|| {
+                Error::corrupt("IFDs and tag values add up to more than the file")
+            })?;
+        self.budget.set(left);
+        read_at(self.source, offset, len, what)
     }
 
     /// Reads the directory at `offset`.
@@ -401,10 +420,12 @@ mod tests {
     fn walk_bytes(file: Vec<u8>) -> Result<Vec<Located>> {
         let source = MemBytes(file);
         let header = parse_header(&source.0[..16])?;
+        let budget = IfdReader::budget_for(source.len());
         let reader = IfdReader {
             source: &source,
             order: header.order,
             big: header.big,
+            budget: &budget,
         };
         walk(&reader, header.first_ifd)
     }
@@ -452,10 +473,12 @@ mod tests {
     #[test]
     fn refuses_huge_counts() {
         let source = MemBytes(vec![0; 64]);
+        let budget = IfdReader::budget_for(64);
         let reader = IfdReader {
             source: &source,
             order: ByteOrder::Little,
             big: false,
+            budget: &budget,
         };
         let entry = Entry {
             tag: 273,

@@ -74,10 +74,12 @@ impl TiffFile {
             .read_range(0, head_len)
             .map_err(|e| Error::from_decode_io(e, "TIFF header"))?;
         let header = ifd::parse_header(&head)?;
+        let budget = IfdReader::budget_for(bytes.len());
         let reader = IfdReader {
             source: &*bytes,
             order: header.order,
             big: header.big,
+            budget: &budget,
         };
         let mut images = ifd::walk(&reader, header.first_ifd)?
             .iter()
@@ -207,12 +209,7 @@ impl TiffFile {
                 "a chunk of {count} bytes where at most {expected} are decoded"
             )));
         };
-        let reader = IfdReader {
-            source: &*self.inner.source,
-            order: self.inner.header.order,
-            big: self.inner.header.big,
-        };
-        reader.read(offset, len, "chunk data").map(Some)
+        ifd::read_at(&*self.inner.source, offset, len, "chunk data").map(Some)
     }
 
     /// A chunk decoded to 8-bit sRGB in the image's layout, cropped to the image at the right
@@ -292,8 +289,18 @@ impl TiffFile {
 fn decode_jpeg_chunk(at: &ChunkAt<'_>, raw: Vec<u8>) -> Result<Raster> {
     let img = at.image;
     let stream = decode::jpeg_stream(img.jpeg_tables.as_deref(), raw, img.samples.photometric)?;
-    let mut raster = crate::codec::jpeg::decode(&stream)?;
+    // libjpeg allocates what the frame header claims: check it against the chunk first.
     let (w, h) = at.valid;
+    match decode::jpeg_frame_size(&stream) {
+        Some((fw, fh)) if fw >= w && fh >= h && fw <= at.stored.0 && fh <= at.stored.1 => {}
+        other => {
+            return Err(Error::corrupt(format!(
+                "JPEG chunk has frame size {other:?} where {}×{} is stored",
+                at.stored.0, at.stored.1
+            )))
+        }
+    }
+    let mut raster = crate::codec::jpeg::decode(&stream)?;
     if raster.layout != img.layout || raster.width < w || raster.height < h {
         return Err(Error::corrupt(format!(
             "JPEG chunk decodes to {}×{} {} where {w}×{h} {} is expected",
