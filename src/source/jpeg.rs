@@ -260,19 +260,21 @@ impl Header {
     }
 }
 
-/// Joins APP2 `ICC_PROFILE` chunks (each: sequence number from 1, count, data) in order; `None`
-/// when there are none or they do not make one whole profile.
+/// Joins APP2 `ICC_PROFILE` chunks (each: sequence number, count, data) in order; `None` when
+/// there are none or they do not make one whole profile. Numbering from 1 is the standard;
+/// numbering from 0, as the mozjpeg crate's `write_icc_profile` writes, is accepted too.
 fn assemble_icc(mut chunks: Vec<&[u8]>) -> Option<Vec<u8>> {
     if chunks.is_empty() || chunks.iter().any(|c| c.len() < 2) {
         return None;
     }
     chunks.sort_by_key(|c| c[0]);
-    let count = chunks[0][1];
-    let complete = usize::from(count) == chunks.len()
+    let (first, count) = (chunks[0][0], chunks[0][1]);
+    let complete = first <= 1
+        && usize::from(count) == chunks.len()
         && chunks
             .iter()
             .enumerate()
-            .all(|(i, c)| usize::from(c[0]) == i + 1 && c[1] == count);
+            .all(|(i, c)| usize::from(c[0]) == usize::from(first) + i && c[1] == count);
     complete.then(|| chunks.iter().flat_map(|c| &c[2..]).copied().collect())
 }
 
@@ -525,6 +527,10 @@ mod tests {
         let a: &[u8] = &[2, 2, b'c', b'd'];
         let b: &[u8] = &[1, 2, b'a', b'b'];
         assert_eq!(assemble_icc(vec![a, b]).unwrap(), b"abcd");
+        let zero: &[u8] = &[0, 2, b'a', b'b'];
+        let one: &[u8] = &[1, 2, b'c', b'd'];
+        assert_eq!(assemble_icc(vec![one, zero]).unwrap(), b"abcd");
+        assert_eq!(assemble_icc(vec![zero, a]), None);
         assert_eq!(assemble_icc(vec![a]), None);
         assert_eq!(assemble_icc(vec![&[1]]), None);
         assert_eq!(assemble_icc(vec![]), None);

@@ -144,7 +144,9 @@ fn read_chunks(bytes: &dyn ByteSource, limits: &Limits) -> Result<Chunks> {
         }
         at = payload + u64::from(size) + u64::from(size & 1);
     }
-    Err(Error::corrupt("WebP has no image data among its first chunks"))
+    Err(Error::corrupt(
+        "WebP has no image data among its first chunks",
+    ))
 }
 
 /// Reads a WebP from memory with tight limits, all rows, ignoring errors: the body of the fuzz
