@@ -667,6 +667,30 @@ fn jpeg_cmyk_from_imagemagick() {
 }
 
 #[test]
+fn jpeg_adobe_cmyk_from_libjpeg() {
+    // libjpeg writes an Adobe marker for CMYK; the samples are Photoshop's inverted ink, so
+    // (R, G, B, 255) is the colour (R, G, B) with no black.
+    let src = photo(64, 40, PixelLayout::Rgb);
+    let cmyk: Vec<u8> = src
+        .data
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    let mut comp = Compress::new(ColorSpace::JCS_CMYK);
+    comp.set_fastest_defaults();
+    comp.set_size(64, 40);
+    comp.set_quality(95.0);
+    let mut started = comp.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&cmyk).unwrap();
+    let bytes = started.finish().unwrap();
+    assert_eq!(
+        detail(&open(bytes.clone()), "colour").as_deref(),
+        Some("CMYK")
+    );
+    assert_close(&decode(bytes), &src, 30.0, "Adobe CMYK JPEG");
+}
+
+#[test]
 fn jpeg_icc_is_converted() {
     let src = white_and_green();
     let bytes = jpeg_with(&src, false, &[], Some(&adobe_rgb_icc()));
