@@ -1,7 +1,6 @@
 //! source::exif: the EXIF orientation tag, turning a raster into display orientation, and
 //! [`RasterRows`], the row reader over a raster decoded whole that every format falls back to
-//! when it cannot stream (progressive-free paths stream; rotated JPEGs, interlaced PNGs and
-//! WebP are served from here).
+//! when it cannot stream (rotated JPEGs, interlaced PNGs and WebP are served from it).
 //!
 //! Also the two helpers every reader's `fuzz_one` shares ([`drain`], [`fuzz_limits`]).
 //!
