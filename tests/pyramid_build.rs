@@ -113,7 +113,15 @@ fn check_structure(path: &Path, geometry: &Geometry) -> String {
     assert!(output("tiffdump", &[path.to_str().unwrap()]).contains("BigTIFF"));
     let info = output("tiffinfo", &[path.to_str().unwrap()]);
     let decoded = path.with_file_name("decoded.tif");
-    output("tiffcp", &["-c", "none", path.to_str().unwrap(), decoded.to_str().unwrap()]);
+    output(
+        "tiffcp",
+        &[
+            "-c",
+            "none",
+            path.to_str().unwrap(),
+            decoded.to_str().unwrap(),
+        ],
+    );
     let levels = geometry.level_count() as usize;
     assert_eq!(info.matches("TIFF Directory").count(), levels, "{info}");
     assert_eq!(info.matches("reduced-resolution").count(), levels - 1);

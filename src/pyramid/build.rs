@@ -391,8 +391,7 @@ impl Reader {
         if read == 0 || read > wanted {
             return Err(Error::corrupt(format!(
                 "the source gave {read} rows at row {} of {}, asked for {wanted}",
-                base.received,
-                base.height
+                base.received, base.height
             )));
         }
         Ok(read)
