@@ -37,10 +37,16 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     };
     let mut from_preview = None;
-    let result = store.build("bench", &source, &Progress::new(), &cancel, &mut |preview| {
-        from_preview = Some(view(&preview).map(|()| started.elapsed()));
-        cancel.store(true, Ordering::Relaxed);
-    });
+    let result = store.build(
+        "bench",
+        &source,
+        &Progress::new(),
+        &cancel,
+        &mut |preview| {
+            from_preview = Some(view(&preview).map(|()| started.elapsed()));
+            cancel.store(true, Ordering::Relaxed);
+        },
+    );
     let elapsed = match from_preview {
         Some(elapsed) => elapsed?,
         None => {

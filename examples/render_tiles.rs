@@ -40,7 +40,10 @@ fn main() -> anyhow::Result<()> {
         .lines()
         .map(|line| {
             let line = line?;
-            let v: Vec<u32> = line.split_whitespace().map(|s| s.parse().unwrap()).collect();
+            let v: Vec<u32> = line
+                .split_whitespace()
+                .map(|s| s.parse().unwrap())
+                .collect();
             Ok((v[0], v[1], v[2]))
         })
         .collect::<anyhow::Result<_>>()?;

@@ -40,15 +40,15 @@ impl DemoScene {
         let ci = CENTRE.1 + (f64::from(y) - f64::from(self.height) / 2.0) * scale;
         // Skip the main cardioid and the period-2 bulb, where most interior points lie.
         let q = (cr - 0.25) * (cr - 0.25) + ci * ci;
-        if q * (q + (cr - 0.25)) <= 0.25 * ci * ci || (cr + 1.0) * (cr + 1.0) + ci * ci <= 0.0625
-        {
+        if q * (q + (cr - 0.25)) <= 0.25 * ci * ci || (cr + 1.0) * (cr + 1.0) + ci * ci <= 0.0625 {
             return [8, 10, 24];
         }
         let (mut zr, mut zi) = (0.0f64, 0.0f64);
         for n in 0..MAX_ITERATIONS {
             let (zr2, zi2) = (zr * zr, zi * zi);
             if zr2 + zi2 > 256.0 {
-                let smooth = f64::from(n) + 1.0 - ((zr2 + zi2).ln() / 2.0).ln() / std::f64::consts::LN_2;
+                let smooth =
+                    f64::from(n) + 1.0 - ((zr2 + zi2).ln() / 2.0).ln() / std::f64::consts::LN_2;
                 return palette(smooth * 0.035);
             }
             zi = 2.0 * zr * zi + ci;

@@ -34,7 +34,10 @@ fn info_convert_and_tile_work_together() {
     assert!(info.contains("900×600"), "{info}");
 
     let tif = dir.path("out.tif");
-    let converted = stdout(&gigatile(&["convert", png.to_str().unwrap(), tif.to_str().unwrap()], &dir));
+    let converted = stdout(&gigatile(
+        &["convert", png.to_str().unwrap(), tif.to_str().unwrap()],
+        &dir,
+    ));
     assert!(converted.contains("3 levels"), "{converted}");
     // The output is a standard pyramid other tools read.
     let tiffinfo = Command::new("tiffinfo").arg(&tif).output().unwrap();
@@ -60,7 +63,15 @@ fn info_convert_and_tile_work_together() {
     }
     let jpg = dir.path("t.jpg");
     let tiled = stdout(&gigatile(
-        &["tile", tif.to_str().unwrap(), "0", "1", "1", "-o", jpg.to_str().unwrap()],
+        &[
+            "tile",
+            tif.to_str().unwrap(),
+            "0",
+            "1",
+            "1",
+            "-o",
+            jpg.to_str().unwrap(),
+        ],
         &dir,
     ));
     assert!(tiled.contains("passed through"), "{tiled}");
@@ -84,6 +95,9 @@ fn errors_are_clean_messages() {
     }
     let png = dir.path("p.png");
     write_png(&photo(100, 100, PixelLayout::Rgb), &png);
-    let out = gigatile(&["tile", png.to_str().unwrap(), "5", "0", "0", "-o", "x.jpg"], &dir);
+    let out = gigatile(
+        &["tile", png.to_str().unwrap(), "5", "0", "0", "-o", "x.jpg"],
+        &dir,
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("levels 0 to 0"));
 }

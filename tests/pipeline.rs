@@ -34,10 +34,19 @@ fn pyramid(store: &PyramidStore, file: &Path) -> (Pyramid, &'static str) {
         Prepared::Built(p) => (p, "built"),
         Prepared::Preview(_) | Prepared::Missing => {
             let built = store
-                .build(&id, file, &Progress::new(), &AtomicBool::new(false), &mut |_| {})
+                .build(
+                    &id,
+                    file,
+                    &Progress::new(),
+                    &AtomicBool::new(false),
+                    &mut |_| {},
+                )
                 .unwrap();
             // Built once: asking again finds it.
-            assert!(matches!(store.prepare(&id, file).unwrap(), Prepared::Built(_)));
+            assert!(matches!(
+                store.prepare(&id, file).unwrap(),
+                Prepared::Built(_)
+            ));
             (built, "built")
         }
     }
@@ -77,12 +86,19 @@ fn render_level(p: &Pyramid, level: Level) -> Raster {
 /// Checks every level of the pyramid against the reference with a PSNR floor.
 fn check_levels(p: &Pyramid, original: &Raster, min_db: f64, what: &str) {
     let g = p.geometry();
-    assert_eq!((g.width, g.height), (original.width, original.height), "{what}");
+    assert_eq!(
+        (g.width, g.height),
+        (original.width, original.height),
+        "{what}"
+    );
     for k in 0..g.level_count() {
         let got = render_level(p, Level(k));
         let want = reference_level(original, k).to_layout(got.layout);
         let db = psnr(&got, &want);
-        assert!(db >= min_db, "{what}, level {k}: PSNR {db:.1} dB < {min_db}");
+        assert!(
+            db >= min_db,
+            "{what}, level {k}: PSNR {db:.1} dB < {min_db}"
+        );
     }
 }
 
@@ -156,7 +172,16 @@ fn tiled_pyramidal_tiff_is_served_as_it_is_and_striped_tiff_is_built() {
             "256",
         ],
     );
-    common::run("vips", &["tiffsave", png_arg, striped.to_str().unwrap(), "--compression", "lzw"]);
+    common::run(
+        "vips",
+        &[
+            "tiffsave",
+            png_arg,
+            striped.to_str().unwrap(),
+            "--compression",
+            "lzw",
+        ],
+    );
     let s = store(&dir, BaseStorage::Jpeg);
     let (p, how) = pyramid(&s, &tiled);
     assert_eq!(how, "source");

@@ -36,7 +36,9 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let path = args.dir.join(format!("mandelbrot-{}x{}.tif", args.width, args.height));
+    let path = args
+        .dir
+        .join(format!("mandelbrot-{}x{}.tif", args.width, args.height));
     if !path.exists() {
         let started = Instant::now();
         let progress = Progress::new();
@@ -69,7 +71,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let deep = Level(0);
     let (cols, rows) = geometry.tile_grid(deep);
     for (level, x, y) in [(geometry.max_level(), 0, 0), (deep, cols / 5, rows / 2)] {
-        let region = geometry.tile_rect(level, x, y).context("tile outside the demo")?;
+        let region = geometry
+            .tile_rect(level, x, y)
+            .context("tile outside the demo")?;
         let request = TileRequest {
             level,
             region,

@@ -15,9 +15,11 @@ pub fn with_bar<T>(label: &str, progress: &Progress, work: impl FnOnce() -> T) -
     }
     let bar = ProgressBar::new(1000);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(label.to_string());
     let done = Arc::new(AtomicBool::new(false));

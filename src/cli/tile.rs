@@ -44,7 +44,11 @@ pub struct TileArgs {
 pub fn run(args: &TileArgs) -> anyhow::Result<()> {
     let format = match &args.format {
         Some(name) => name.as_str(),
-        None => args.output.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        None => args
+            .output
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or(""),
     };
     let Some(format) = OutputFormat::from_extension(format) else {
         bail!("unknown output format {format:?}: use jpg, png or webp");
@@ -62,7 +66,12 @@ pub fn run(args: &TileArgs) -> anyhow::Result<()> {
     }
     let Some(region) = geometry.tile_rect(level, args.x, args.y) else {
         let (cols, rows) = geometry.tile_grid(level);
-        bail!("tile ({}, {}) is outside level {} ({cols}×{rows} tiles)", args.x, args.y, args.level);
+        bail!(
+            "tile ({}, {}) is outside level {} ({cols}×{rows} tiles)",
+            args.x,
+            args.y,
+            args.level
+        );
     };
     let request = TileRequest {
         level,
@@ -85,7 +94,11 @@ pub fn run(args: &TileArgs) -> anyhow::Result<()> {
         request.canvas.unwrap_or(request.out_size).1,
         format.extension(),
         rendered.bytes.len(),
-        if rendered.passthrough { ", stored tile passed through" } else { "" }
+        if rendered.passthrough {
+            ", stored tile passed through"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -85,8 +85,14 @@ pub fn is_usable(pyramid: &Pyramid) -> bool {
         return false;
     };
     let (w, h) = coarsest.image.size();
-    pyramid.stored().first().is_some_and(|s| s.scale.0 <= 1.0 + 1e-9)
+    pyramid
+        .stored()
+        .first()
+        .is_some_and(|s| s.scale.0 <= 1.0 + 1e-9)
         && w.max(h) <= TILE_SIZE * 4
-        && pyramid.stored().windows(2).all(|pair| pair[1].scale.0 / pair[0].scale.0 <= 4.0 + 1e-9)
+        && pyramid
+            .stored()
+            .windows(2)
+            .all(|pair| pair[1].scale.0 / pair[0].scale.0 <= 4.0 + 1e-9)
         && geometry.width > 0
 }

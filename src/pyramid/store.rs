@@ -127,7 +127,8 @@ impl PyramidStore {
 
     /// Where the preview pyramid of a source version lives.
     pub fn preview_path(&self, id: &str, version: SourceVersion) -> PathBuf {
-        self.dir.join(format!("{}.preview.tif", self.stem(id, version)))
+        self.dir
+            .join(format!("{}.preview.tif", self.stem(id, version)))
     }
 
     /// Opens a source file with the store's limits.
@@ -205,4 +206,3 @@ fn geometry_of(source: &Source) -> Geometry {
     let info = source.info();
     Geometry::new(info.width, info.height)
 }
-
