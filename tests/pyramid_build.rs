@@ -339,23 +339,26 @@ impl RowReader for SyntheticRows {
 }
 
 /// Measures a 20000×15000 RGB build: `cargo test --release --test pyramid_build -- --ignored
-/// --nocapture` (set `GIGATILE_BENCH_OUT` to choose where the file goes). It leaves the repeated
+/// --nocapture` (`GIGATILE_BENCH_OUT` chooses where the file goes, `GIGATILE_BENCH_SIZE` another
+/// size, e.g. `60000x40000`). It leaves the repeated
 /// photo beside the output, so that a peer can build the same image:
 /// `vips replicate photo.png big.v 10 10` then `vips tiffsave big.v x.tif --tile --pyramid
 /// --compression jpeg --Q 85 --bigtiff`.
 #[test]
 #[ignore]
-fn bench_20000x15000() {
+fn bench_build() {
     let out = std::env::var_os("GIGATILE_BENCH_OUT").map_or_else(
         || std::env::temp_dir().join("gigatile-bench.tif"),
         PathBuf::from,
     );
+    let size = std::env::var("GIGATILE_BENCH_SIZE").unwrap_or_else(|_| "20000x15000".into());
+    let (width, height) = size.split_once('x').expect("GIGATILE_BENCH_SIZE is WxH");
     let tile = photo(2000, 1500, PixelLayout::Rgb);
     common::write_png(&tile, &out.with_file_name("photo.png"));
     let rows = SyntheticRows {
         tile,
-        width: 20000,
-        height: 15000,
+        width: width.parse().unwrap(),
+        height: height.parse().unwrap(),
         next_row: 0,
     };
     let started = Instant::now();

@@ -424,9 +424,9 @@ impl Reader {
         Ok(())
     }
 
-    /// Hands level `k`'s band to the encoder and starts the next one in a recycled buffer.
+    /// Hands level `k`'s band to the encoder, then starts the next one, in the buffer the
+    /// encoder has just given back when there is one (so a level has at most two bands alive).
     fn ship_band(&mut self, k: usize) -> Result<()> {
-        let fresh = self.take_spare(k);
         let level = &mut self.levels[k];
         let band = Band {
             level: k,
@@ -434,12 +434,14 @@ impl Reader {
             width: level.width,
             rows: level.rows,
             layout: level.layout,
-            data: std::mem::replace(&mut level.data, fresh),
+            data: std::mem::take(&mut level.data),
         };
         level.tile_row += 1;
         level.rows = 0;
         // A closed channel means the encoder failed; its own error is reported instead.
-        self.bands.send(band).map_err(|_| Error::Cancelled)
+        self.bands.send(band).map_err(|_| Error::Cancelled)?;
+        self.levels[k].data = self.take_spare(k);
+        Ok(())
     }
 
     /// A buffer for level `k`'s next band: one the encoder gave back, or a new one. None is
