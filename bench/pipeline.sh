@@ -9,7 +9,8 @@
 #  3. CPU time per tile over 5000 distinct tiles from simulated pan/zoom sessions on the
 #     20000×15000 pyramidal TIFF, beside iipsrv (2 FastCGI workers behind lighttpd).
 #
-# usage: bench/pipeline.sh            (needs root to drop the page cache; runs without it too)
+# usage: bench/pipeline.sh [build] [view] [tiles]     (default: all three)
+# Needs root to drop the page cache between cold runs; runs without it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=bench/work
@@ -21,6 +22,9 @@ mkdir -p "$out"
 bin=target/release/gigatile
 src60="$work/mosaic-60000x40000.jpg"
 pyr20="$(realpath "$work/mosaic-20000x15000-pyramid.tif")"
+
+sections="${*:-build view tiles}"
+want() { [[ " $sections " == *" $1 "* ]]; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 # timed CMD...: prints "wall_seconds peak_rss_kib" of the command.
@@ -38,6 +42,7 @@ echo "# bench/pipeline.sh — $(date -u +%F), $(nproc) cores, $(grep -m1 'model 
 echo
 
 # 1. Pyramid build.
+if want build; then
 rm -f "$out"/build-*.tif
 drop_caches
 read -r vips_wall vips_rss < <(timed vips tiffsave "$src60" "$out/build-vips.tif" --tile --pyramid \
@@ -53,8 +58,10 @@ echo "| gigatile convert | $gt_wall | $(mib "$gt_rss") |"
 echo "| ratio gigatile/vips | $(ratio "$gt_wall" "$vips_wall") | |"
 echo
 rm -f "$out"/build-*.tif
+fi
 
 # 2. First whole-image view.
+if want view; then
 drop_caches
 read -r vt_wall _ < <(timed vips thumbnail "$src60" "$out/view-vips.jpg" 1024)
 drop_caches
@@ -67,26 +74,18 @@ echo "| vips thumbnail | $vt_wall |"
 echo "| gigatile preview pyramid + render | $gv_wall |"
 echo "| ratio gigatile/vips | $(ratio "$gv_wall" "$vt_wall") |"
 echo
+fi
 
 # 3. CPU per tile over 5000 distinct tiles.
+want tiles || exit 0
 python3 bench/tiles.py 20000 15000 5000 >"$out/tiles.txt"
 cat "$pyr20" >/dev/null
 target/release/examples/render_tiles "$pyr20" 85 <"$out/tiles.txt" >"$out/gigatile-tiles.txt"
-gt_ms=$(sed 's/.*cpu_ms_per_tile=\([0-9.]*\).*/\1/' "$out/gigatile-tiles.txt")
-# iipsrv numbers resolutions from the smallest, and its levels are libvips's floor-halved sizes.
-python3 - "$pyr20" 20000 15000 <"$out/tiles.txt" >"$out/iipsrv-paths.txt" <<'PY'
-import sys
-path, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-sizes = [(w, h)]
-while max(sizes[-1]) > 256:
-    sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
-for line in sys.stdin:
-    level, x, y = map(int, line.split())
-    cols = -(-sizes[level][0] // 256)
-    rows = -(-sizes[level][1] // 256)
-    if x < cols and y < rows:
-        print(f"/fcgi-bin/iipsrv.fcgi?FIF={path}&JTL={len(sizes) - 1 - level},{y * cols + x}")
-PY
+target/release/examples/render_tiles "$pyr20" 85 reencode <"$out/tiles.txt" >"$out/gigatile-reencode.txt"
+per_tile() { sed 's/.*cpu_ms_per_tile=\([0-9.]*\).*/\1/' "$1"; }
+gt_ms=$(per_tile "$out/gigatile-tiles.txt")
+gr_ms=$(per_tile "$out/gigatile-reencode.txt")
+python3 bench/iip_paths.py "$pyr20" 20000 15000 <"$out/tiles.txt" >"$out/iipsrv-paths.txt"
 bench/iipsrv.sh stop
 bench/iipsrv.sh start
 trap 'bench/iipsrv.sh stop' EXIT
@@ -104,4 +103,6 @@ echo "| | tiles | CPU ms per tile | |"
 echo "|---|---|---|---|"
 echo "| iipsrv 1.1 (FastCGI, lighttpd) | $n | $iip_ms | $fetched |"
 echo "| gigatile render (in process) | $(wc -l <"$out/tiles.txt") | $gt_ms | $(cut -d' ' -f5- "$out/gigatile-tiles.txt") |"
+echo "| gigatile, every tile decoded and re-encoded | $(wc -l <"$out/tiles.txt") | $gr_ms | $(cut -d' ' -f6- "$out/gigatile-reencode.txt") |"
 echo "| ratio gigatile/iipsrv | | $(ratio "$gt_ms" "$iip_ms") | |"
+echo "| ratio gigatile re-encoding/iipsrv | | $(ratio "$gr_ms" "$iip_ms") | |"

@@ -2,17 +2,21 @@
 //! resolution) from one image through the real pipeline, one after another, and prints the
 //! process's CPU time per tile. Used by `bench/pipeline.sh` beside iipsrv on the same list.
 //!
-//! usage: cargo run --release --example render_tiles -- IMAGE [QUALITY] < tiles.txt
+//! With `reencode`, every tile is decoded, resampled where needed and encoded again (the path
+//! of tiles that do not line up with stored ones), instead of passing stored tiles through.
+//!
+//! usage: cargo run --release --example render_tiles -- IMAGE [QUALITY [reencode]] < tiles.txt
 
 use std::io::BufRead;
 use std::time::Instant;
 
+use gigatile::codec::jpeg;
 use gigatile::codec::{EncodeOptions, OutputFormat};
 use gigatile::geometry::Level;
 use gigatile::limits::Limits;
 use gigatile::pyramid::build::BuildOptions;
 use gigatile::pyramid::store::{Prepared, PyramidStore};
-use gigatile::render::{render, TileRequest};
+use gigatile::render::{render, render_raster, TileRequest};
 
 /// User plus system CPU time of this process, in seconds (from /proc/self/stat).
 fn cpu_seconds() -> f64 {
@@ -26,8 +30,12 @@ fn cpu_seconds() -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let image = std::path::Path::new(args.get(1).expect("usage: render_tiles IMAGE [QUALITY]"));
+    let image = std::path::Path::new(
+        args.get(1)
+            .expect("usage: render_tiles IMAGE [QUALITY [reencode]]"),
+    );
     let quality: u8 = args.get(2).map_or(Ok(85), |q| q.parse())?;
+    let reencode = args.get(3).is_some_and(|a| a == "reencode");
     let dir = std::env::temp_dir().join("gigatile-bench-pyramids");
     let store = PyramidStore::new(&dir, BuildOptions::default(), Limits::default());
     let pyramid = match store.prepare(&image.to_string_lossy(), image)? {
@@ -53,6 +61,16 @@ fn main() -> anyhow::Result<()> {
         let Some(region) = geometry.tile_rect(Level(level), x, y) else {
             anyhow::bail!("tile {level} {x} {y} is outside the image");
         };
+        if reencode {
+            let pixels = render_raster(
+                &pyramid,
+                Level(level),
+                region,
+                (region.width, region.height),
+            )?;
+            bytes += jpeg::encode(&pixels.flatten([0, 0, 0]), quality)?.len();
+            continue;
+        }
         let out = render(
             &pyramid,
             &TileRequest {

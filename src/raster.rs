@@ -295,6 +295,33 @@ impl Raster {
         }
     }
 
+    /// Half the size, each pixel the mean of a 2×2 block, the size rounded up (an odd last
+    /// column or row averages what exists): the pyramid's own reduction, on a whole raster.
+    pub fn halve(&self) -> Raster {
+        let (w, h) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let c = self.layout.channels();
+        let mut data = Vec::with_capacity(w as usize * h as usize * c);
+        for y in 0..h {
+            let rows = [self.row(2 * y), self.row((2 * y + 1).min(self.height - 1))];
+            for x in 0..w as usize {
+                let cols = [2 * x, (2 * x + 1).min(self.width as usize - 1)];
+                for ch in 0..c {
+                    let sum: u32 = rows
+                        .iter()
+                        .flat_map(|row| cols.iter().map(move |&cx| u32::from(row[cx * c + ch])))
+                        .sum();
+                    data.push(((sum + 2) / 4) as u8);
+                }
+            }
+        }
+        Raster {
+            width: w,
+            height: h,
+            layout: self.layout,
+            data,
+        }
+    }
+
     /// Whether every alpha sample is 255 (true for layouts without alpha).
     pub fn is_opaque(&self) -> bool {
         if !self.layout.has_alpha() {
@@ -359,6 +386,14 @@ mod tests {
         );
         let rgb = Raster::from_data(1, 1, PixelLayout::Rgb, vec![255, 255, 255]).unwrap();
         assert_eq!(rgb.to_layout(PixelLayout::GrayAlpha).data, vec![255, 255]);
+    }
+
+    #[test]
+    fn halving_rounds_the_size_up() {
+        let r = Raster::from_data(3, 1, PixelLayout::Gray, vec![10, 20, 31]).unwrap();
+        let half = r.halve();
+        assert_eq!((half.width, half.height), (2, 1));
+        assert_eq!(half.data, vec![15, 31]);
     }
 
     #[test]

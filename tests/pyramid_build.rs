@@ -17,18 +17,18 @@ use gigatile::{Error, Result};
 
 /// Serves a raster's rows in uneven chunks; optionally fails or raises a cancel flag after a
 /// number of rows.
-struct RasterRows {
-    raster: Raster,
+struct UnevenRows {
+    rows: gigatile::source::RasterRows,
     next_row: u32,
     calls: usize,
     fail_after: Option<u32>,
     cancel_after: Option<(u32, Arc<AtomicBool>)>,
 }
 
-impl RasterRows {
-    fn new(raster: Raster) -> RasterRows {
-        RasterRows {
-            raster,
+impl UnevenRows {
+    fn new(raster: Raster) -> UnevenRows {
+        UnevenRows {
+            rows: gigatile::source::RasterRows::new(raster),
             next_row: 0,
             calls: 0,
             fail_after: None,
@@ -37,17 +37,17 @@ impl RasterRows {
     }
 }
 
-impl RowReader for RasterRows {
+impl RowReader for UnevenRows {
     fn width(&self) -> u32 {
-        self.raster.width
+        self.rows.width()
     }
 
     fn height(&self) -> u32 {
-        self.raster.height
+        self.rows.height()
     }
 
     fn layout(&self) -> PixelLayout {
-        self.raster.layout
+        self.rows.layout()
     }
 
     fn read_rows(&mut self, buf: &mut [u8]) -> Result<u32> {
@@ -59,19 +59,13 @@ impl RowReader for RasterRows {
                 flag.store(true, Ordering::Relaxed);
             }
         }
-        const CHUNKS: [u32; 5] = [1, 3, 7, 2, 5];
+        const CHUNKS: [usize; 5] = [1, 3, 7, 2, 5];
         self.calls += 1;
-        let stride = self.raster.stride();
-        let fits = (buf.len() / stride) as u32;
-        let rows = CHUNKS[self.calls % CHUNKS.len()]
-            .min(fits)
-            .min(self.raster.height - self.next_row);
-        for i in 0..rows {
-            let start = i as usize * stride;
-            buf[start..start + stride].copy_from_slice(self.raster.row(self.next_row + i));
-        }
-        self.next_row += rows;
-        Ok(rows)
+        let stride = self.width() as usize * self.layout().channels();
+        let rows = CHUNKS[self.calls % CHUNKS.len()].min(buf.len() / stride);
+        let read = self.rows.read_rows(&mut buf[..rows * stride])?;
+        self.next_row += read;
+        Ok(read)
     }
 }
 
@@ -86,7 +80,7 @@ fn options(base: BaseStorage, quality: u8) -> BuildOptions {
 fn build(dir: &TempDir, source: &Raster, options: &BuildOptions) -> (PathBuf, BuildReport) {
     let out = dir.path("pyramid.tif");
     let progress = Progress::new();
-    let rows = Box::new(RasterRows::new(source.clone()));
+    let rows = Box::new(UnevenRows::new(source.clone()));
     let report = build_pyramid(rows, &out, options, &progress, &AtomicBool::new(false)).unwrap();
     assert_eq!(progress.fraction(), 1.0);
     assert_eq!(report.bytes, std::fs::metadata(&out).unwrap().len());
@@ -252,7 +246,7 @@ fn leftovers(dir: &TempDir) -> Vec<String> {
 fn cancellation_leaves_nothing() {
     let dir = TempDir::new("pyr-cancel");
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut rows = RasterRows::new(photo(600, 900, PixelLayout::Rgb));
+    let mut rows = UnevenRows::new(photo(600, 900, PixelLayout::Rgb));
     rows.cancel_after = Some((300, cancel.clone()));
     let out = dir.path("pyramid.tif");
     let progress = Progress::new();
@@ -273,7 +267,7 @@ fn a_failing_source_leaves_the_old_file_untouched() {
     let dir = TempDir::new("pyr-fail");
     let out = dir.path("pyramid.tif");
     std::fs::write(&out, b"previous").unwrap();
-    let mut rows = RasterRows::new(photo(600, 900, PixelLayout::Rgb));
+    let mut rows = UnevenRows::new(photo(600, 900, PixelLayout::Rgb));
     rows.fail_after = Some(500);
     let result = build_pyramid(
         Box::new(rows),
@@ -291,7 +285,7 @@ fn a_failing_source_leaves_the_old_file_untouched() {
 fn a_missing_folder_is_an_io_error() {
     let dir = TempDir::new("pyr-nofolder");
     let out = dir.path("absent/pyramid.tif");
-    let rows = Box::new(RasterRows::new(photo(10, 10, PixelLayout::Rgb)));
+    let rows = Box::new(UnevenRows::new(photo(10, 10, PixelLayout::Rgb)));
     let result = build_pyramid(
         rows,
         &out,

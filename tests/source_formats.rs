@@ -92,22 +92,6 @@ fn assert_damage_is_clean(good: &[u8], what: &str) {
     assert!(result.is_err(), "{what}: garbage read without error");
 }
 
-/// A profile with Adobe RGB (1998) primaries and gamma 2.2.
-fn adobe_rgb_icc() -> Vec<u8> {
-    use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
-    let xy = |x, y| CIExyY { x, y, Y: 1.0 };
-    let primaries = CIExyYTRIPLE {
-        Red: xy(0.64, 0.33),
-        Green: xy(0.21, 0.71),
-        Blue: xy(0.15, 0.06),
-    };
-    let gamma = ToneCurve::new(2.2);
-    Profile::new_rgb(&xy(0.3127, 0.3290), &primaries, &[&gamma, &gamma, &gamma])
-        .unwrap()
-        .icc()
-        .unwrap()
-}
-
 /// White on top, a soft green below (Adobe RGB (128, 200, 128) is about sRGB (77, 201, 125)).
 fn white_and_green() -> Raster {
     let mut data = vec![255; 8 * 8 * 3];
@@ -377,7 +361,7 @@ fn png_interlaced_is_exact_and_limited() {
 #[test]
 fn png_iccp_is_converted_and_gama_ignored() {
     let src = white_and_green();
-    let icc = adobe_rgb_icc();
+    let icc = common::adobe_rgb_icc();
     let tagged = png_bytes(
         8,
         8,
@@ -693,7 +677,7 @@ fn jpeg_adobe_cmyk_from_libjpeg() {
 #[test]
 fn jpeg_icc_is_converted() {
     let src = white_and_green();
-    let bytes = jpeg_with(&src, false, &[], Some(&adobe_rgb_icc()));
+    let bytes = jpeg_with(&src, false, &[], Some(&common::adobe_rgb_icc()));
     assert!(open(bytes.clone()).info().icc.is_some());
     assert_adobe_green_converted(&decode(bytes), "JPEG ICC");
 }
@@ -770,7 +754,7 @@ fn webp_extended(
 fn webp_iccp_is_converted_and_animation_refused() {
     let src = white_and_green();
     let simple = gigatile::codec::webp::encode(&src, None).unwrap();
-    let icc = adobe_rgb_icc();
+    let icc = common::adobe_rgb_icc();
     let tagged = webp_extended(&simple, 0x20, 8, 8, &[(b"ICCP", &icc)]);
     assert!(open(tagged.clone()).info().icc.is_some());
     assert_adobe_green_converted(&decode(tagged), "WebP ICCP");
@@ -815,7 +799,7 @@ fn seeds() -> Vec<(&'static str, FuzzOne, Vec<u8>)> {
                 &rgb,
                 true,
                 &[(Marker::APP(1), &exif)],
-                Some(&adobe_rgb_icc()),
+                Some(&common::adobe_rgb_icc()),
             ),
         ),
         (
@@ -834,7 +818,7 @@ fn seeds() -> Vec<(&'static str, FuzzOne, Vec<u8>)> {
                 &rgb.data,
                 |info| {
                     info.interlaced = true;
-                    info.icc_profile = Some(Cow::Owned(adobe_rgb_icc()));
+                    info.icc_profile = Some(Cow::Owned(common::adobe_rgb_icc()));
                 },
             ),
         ),

@@ -439,27 +439,13 @@ fn jpeg_chunks_pass_through() {
     assert_eq!(lzw.jpeg_chunk(0, 0, 0).unwrap(), None);
 }
 
-/// An ICC profile with Adobe RGB (1998) primaries and gamma 2.2.
-fn adobe_like_profile() -> Vec<u8> {
-    use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
-    let xy = |x, y| CIExyY { x, y, Y: 1.0 };
-    let primaries = CIExyYTRIPLE {
-        Red: xy(0.64, 0.33),
-        Green: xy(0.21, 0.71),
-        Blue: xy(0.15, 0.06),
-    };
-    let gamma = ToneCurve::new(2.2);
-    let profile = Profile::new_rgb(&xy(0.3127, 0.3290), &primaries, &[&gamma, &gamma, &gamma]);
-    profile.unwrap().icc().unwrap()
-}
-
 #[test]
 fn icc_profiles_convert_to_srgb_and_cmyk_reads() {
     let dir = TempDir::new("tiff-icc");
     let original = photo(200, 150, PixelLayout::Rgb);
     let png = source_png(&dir, &original);
     // Embed a wide-gamut profile without converting: the reader must convert to sRGB.
-    let profile = adobe_like_profile();
+    let profile = common::adobe_rgb_icc();
     let wide = dir.path("wide.icc");
     std::fs::write(&wide, &profile).unwrap();
     let options = [

@@ -186,9 +186,8 @@ pub(crate) mod tests {
         let mut images: Vec<Arc<dyn TiledImage>> = Vec::new();
         let mut level = base;
         for k in 0..geometry.level_count() {
-            let (w, h) = geometry.level_size(Level(k));
             if k > 0 {
-                level = halve(&level, w, h);
+                level = level.halve();
             }
             images.push(Arc::new(MemTiled {
                 raster: level.clone(),
@@ -197,28 +196,6 @@ pub(crate) mod tests {
             }));
         }
         Pyramid::new(geometry, images)
-    }
-
-    fn halve(src: &Raster, w: u32, h: u32) -> Raster {
-        let c = src.layout.channels();
-        let mut data = Vec::with_capacity(w as usize * h as usize * c);
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..c {
-                    let mut sum = 0u32;
-                    let mut n = 0u32;
-                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                        let (sx, sy) = (2 * x + dx, 2 * y + dy);
-                        if sx < src.width && sy < src.height {
-                            sum += u32::from(src.row(sy)[sx as usize * c + ch]);
-                            n += 1;
-                        }
-                    }
-                    data.push(((sum + n / 2) / n) as u8);
-                }
-            }
-        }
-        Raster::from_data(w, h, src.layout, data).unwrap()
     }
 
     #[test]

@@ -1,15 +1,8 @@
-//! source::exif: the EXIF orientation tag, turning a raster into display orientation, and
-//! [`RasterRows`], the row reader over a raster decoded whole that every format falls back to
-//! when it cannot stream (rotated JPEGs, interlaced PNGs and WebP are served from it).
-//!
-//! Also the two helpers every reader's `fuzz_one` shares ([`drain`], [`fuzz_limits`]).
+//! source::exif: the EXIF orientation tag, and turning a raster into display orientation.
 //!
 //! Knows nothing of files or codecs: it reads an EXIF payload given as bytes and moves pixels.
 
-use crate::error::Result;
-use crate::limits::Limits;
-use crate::raster::{PixelLayout, Raster};
-use crate::source::RowReader;
+use crate::raster::Raster;
 
 /// How the stored pixels must be turned to show the image upright (EXIF tag 0x0112).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,68 +149,10 @@ pub fn parse_orientation(exif: &[u8]) -> Option<Orientation> {
     })
 }
 
-/// Rows of a raster already in memory: the reader of every source decoded whole.
-#[derive(Debug)]
-pub(crate) struct RasterRows {
-    raster: Raster,
-    next_row: u32,
-}
-
-impl RasterRows {
-    /// A reader that yields `raster`'s rows top to bottom.
-    pub(crate) fn new(raster: Raster) -> RasterRows {
-        RasterRows {
-            raster,
-            next_row: 0,
-        }
-    }
-}
-
-impl RowReader for RasterRows {
-    fn width(&self) -> u32 {
-        self.raster.width
-    }
-
-    fn height(&self) -> u32 {
-        self.raster.height
-    }
-
-    fn layout(&self) -> PixelLayout {
-        self.raster.layout
-    }
-
-    fn read_rows(&mut self, buf: &mut [u8]) -> Result<u32> {
-        let stride = self.raster.stride();
-        let left = self.raster.height - self.next_row;
-        let rows = (buf.len() / stride.max(1)).min(left as usize);
-        let start = self.next_row as usize * stride;
-        let bytes = rows * stride;
-        buf[..bytes].copy_from_slice(&self.raster.data[start..start + bytes]);
-        self.next_row += rows as u32;
-        Ok(rows as u32)
-    }
-}
-
-/// Reads every row of a reader and throws them away (fuzzing).
-pub(crate) fn drain(mut rows: Box<dyn RowReader>) -> Result<()> {
-    let stride = rows.width() as usize * rows.layout().channels();
-    let mut band = vec![0; stride * 16];
-    while rows.read_rows(&mut band)? > 0 {}
-    Ok(())
-}
-
-/// The tight limits every `fuzz_one` opens with: 4096 px a side, 64 MiB decoded whole.
-pub(crate) fn fuzz_limits() -> Limits {
-    Limits {
-        max_pixels: 4096 * 4096,
-        max_dimension: 4096,
-        max_decode_bytes: 64 << 20,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raster::PixelLayout;
 
     fn exif(big_endian: bool, value: u16) -> Vec<u8> {
         let mut out = Vec::new();
@@ -297,17 +232,5 @@ mod tests {
             Orientation::Transverse.apply(r).data,
             vec![5, 2, 4, 1, 3, 0]
         );
-    }
-
-    #[test]
-    fn raster_rows_serve_in_bands() {
-        let r = Raster::from_data(2, 3, PixelLayout::Gray, (0..6).collect()).unwrap();
-        let mut rows = RasterRows::new(r);
-        let mut buf = [0u8; 4];
-        assert_eq!(rows.read_rows(&mut buf).unwrap(), 2);
-        assert_eq!(buf, [0, 1, 2, 3]);
-        assert_eq!(rows.read_rows(&mut buf).unwrap(), 1);
-        assert_eq!(&buf[..2], &[4, 5]);
-        assert_eq!(rows.read_rows(&mut buf).unwrap(), 0);
     }
 }

@@ -29,7 +29,9 @@ use crate::color::{cmyk_to_rgb_naive, describe_profile, ColorTransform, InputMod
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::raster::{PixelLayout, Raster};
-use crate::source::exif::{drain, fuzz_limits, parse_orientation, Orientation, RasterRows};
+use crate::source::exif::{parse_orientation, Orientation};
+use crate::source::fuzzing::{drain, fuzz_limits};
+use crate::source::RasterRows;
 use crate::source::{Detail, RowReader, SourceFormat, SourceInfo};
 use crate::storage::{ByteSource, MemBytes, SeqReader};
 

@@ -12,8 +12,10 @@
 //! nothing downstream knows about either.
 
 pub mod exif;
+pub(crate) mod fuzzing;
 pub mod jpeg;
 pub mod png;
+mod raster_rows;
 pub mod tiff;
 pub mod webp;
 
@@ -23,6 +25,8 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::raster::PixelLayout;
 use crate::storage::ByteSource;
+
+pub use raster_rows::RasterRows;
 
 /// A container format, as recognised from the first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

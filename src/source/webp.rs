@@ -15,7 +15,8 @@ use crate::color::{describe_profile, ColorTransform, InputModel};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::raster::PixelLayout;
-use crate::source::exif::{drain, fuzz_limits, RasterRows};
+use crate::source::fuzzing::{drain, fuzz_limits};
+use crate::source::RasterRows;
 use crate::source::{RowReader, SourceFormat, SourceInfo};
 use crate::storage::{ByteSource, MemBytes};
 

@@ -115,32 +115,9 @@ pub fn write_png(raster: &Raster, path: &std::path::Path) {
     std::fs::write(path, gigatile::codec::png::encode(raster).unwrap()).unwrap();
 }
 
-/// Halves a raster with a 2×2 box filter, rounding the size up (the pyramid convention).
-pub fn halve(src: &Raster) -> Raster {
-    let (w, h) = (src.width.div_ceil(2), src.height.div_ceil(2));
-    let c = src.layout.channels();
-    let mut data = Vec::with_capacity(w as usize * h as usize * c);
-    for y in 0..h {
-        for x in 0..w {
-            for ch in 0..c {
-                let (mut sum, mut n) = (0u32, 0u32);
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                    let (sx, sy) = (2 * x + dx, 2 * y + dy);
-                    if sx < src.width && sy < src.height {
-                        sum += u32::from(src.row(sy)[sx as usize * c + ch]);
-                        n += 1;
-                    }
-                }
-                data.push(((sum + n / 2) / n) as u8);
-            }
-        }
-    }
-    Raster::from_data(w, h, src.layout, data).unwrap()
-}
-
 /// The reference for pyramid level `k` of a full-resolution raster.
 pub fn reference_level(full: &Raster, k: u32) -> Raster {
-    (0..k).fold(full.clone(), |r, _| halve(&r))
+    (0..k).fold(full.clone(), |r, _| r.halve())
 }
 
 /// Decodes a PNG (8-bit) into a raster.
@@ -158,4 +135,20 @@ pub fn decode_png(bytes: &[u8]) -> Raster {
         _ => PixelLayout::Rgba,
     };
     Raster::from_data(info.width, info.height, layout, buf).unwrap()
+}
+
+/// An ICC profile with Adobe RGB (1998) primaries and gamma 2.2, for colour conversion tests.
+pub fn adobe_rgb_icc() -> Vec<u8> {
+    use lcms2::{CIExyY, CIExyYTRIPLE, Profile, ToneCurve};
+    let xy = |x, y| CIExyY { x, y, Y: 1.0 };
+    let primaries = CIExyYTRIPLE {
+        Red: xy(0.64, 0.33),
+        Green: xy(0.21, 0.71),
+        Blue: xy(0.15, 0.06),
+    };
+    let gamma = ToneCurve::new(2.2);
+    Profile::new_rgb(&xy(0.3127, 0.3290), &primaries, &[&gamma, &gamma, &gamma])
+        .unwrap()
+        .icc()
+        .unwrap()
 }

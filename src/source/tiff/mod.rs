@@ -22,6 +22,7 @@ use crate::color::describe_profile;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::raster::{Raster, Rect};
+use crate::source::fuzzing::{drain, fuzz_limits};
 use crate::source::{RowReader, SourceFormat, SourceInfo};
 use crate::storage::{ByteSource, MemBytes};
 use decode::Stored;
@@ -435,12 +436,7 @@ impl RowReader for TiffRows {
 /// the rows of the primary, ignoring errors. It must never panic, hang or exhaust memory.
 #[doc(hidden)]
 pub fn fuzz_one(data: &[u8]) {
-    let limits = Limits {
-        max_pixels: 4096 * 4096,
-        max_dimension: 4096,
-        max_decode_bytes: 64 << 20,
-    };
-    let Ok(file) = TiffFile::open(MemBytes::shared(data.to_vec()), &limits) else {
+    let Ok(file) = TiffFile::open(MemBytes::shared(data.to_vec()), &fuzz_limits()) else {
         return;
     };
     for image in 0..file.images().len() {
@@ -452,13 +448,7 @@ pub fn fuzz_one(data: &[u8]) {
             }
         }
     }
-    if let Ok(mut rows) = file.rows(file.primary()) {
-        let stride = rows.width() as usize * rows.layout().channels();
-        let mut buf = vec![0; stride * 64];
-        while let Ok(n) = rows.read_rows(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
+    if let Ok(rows) = file.rows(file.primary()) {
+        let _ = drain(rows);
     }
 }
