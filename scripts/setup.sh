@@ -5,7 +5,8 @@
 # Rust itself comes from rustup (https://rustup.rs).
 set -euo pipefail
 
-packages=(build-essential cmake nasm pkg-config libvips-tools libtiff-tools imagemagick webp time)
+packages=(build-essential cmake nasm pkg-config curl libvips-tools libtiff-tools imagemagick webp
+    iipimage-server lighttpd time)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

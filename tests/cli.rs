@@ -30,7 +30,7 @@ fn info_convert_and_tile_work_together() {
     let png = dir.path("photo.png");
     write_png(&photo(900, 600, PixelLayout::Rgb), &png);
     let info = stdout(&gigatile(&["info", png.to_str().unwrap()], &dir));
-    assert!(info.contains("format:      png"), "{info}");
+    assert!(info.contains("format:          png"), "{info}");
     assert!(info.contains("900×600"), "{info}");
 
     let tif = dir.path("out.tif");

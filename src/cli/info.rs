@@ -29,22 +29,22 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let info = source.info();
     let geometry = Geometry::new(info.width, info.height);
-    println!("file:        {}", args.file.display());
-    println!("format:      {}", info.format.name());
-    println!("bytes:       {size}");
-    println!("dimensions:  {}×{}", info.width, info.height);
-    println!("pixels:      {}", info.layout.name());
-    println!(
-        "icc:         {}",
-        info.icc.as_deref().unwrap_or("none (taken as sRGB)")
-    );
+    field("file", args.file.display());
+    field("format", info.format.name());
+    field("bytes", size);
+    field("dimensions", format!("{}×{}", info.width, info.height));
+    field("pixels", info.layout.name());
+    field("icc", info.icc.as_deref().unwrap_or("none (taken as sRGB)"));
     for (key, value) in &info.details {
-        println!("{:<12} {value}", format!("{key}:"));
+        field(key, value);
     }
-    println!(
-        "tile levels: {} (256×256 tiles, {} in all)",
-        geometry.level_count(),
-        geometry.total_tiles()
+    field(
+        "tile levels",
+        format!(
+            "{} (256×256 tiles, {} in all)",
+            geometry.level_count(),
+            geometry.total_tiles()
+        ),
     );
     if let Source::Tiff(file) = source {
         let file = Arc::new(file);
@@ -53,23 +53,31 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
                 Chunking::Tiles { width, height } => format!("tiles {width}×{height}"),
                 Chunking::Strips { rows_per_strip } => format!("strips of {rows_per_strip} rows"),
             };
-            println!(
-                "image {i}:     {}×{} {:?} {} {} {}",
-                image.width,
-                image.height,
-                image.role,
-                image.layout.name(),
-                chunks,
-                image.compression.name()
+            field(
+                &format!("image {i}"),
+                format!(
+                    "{}×{} {:?} {} {} {}",
+                    image.width,
+                    image.height,
+                    image.role,
+                    image.layout.name(),
+                    chunks,
+                    image.compression.name()
+                ),
             );
         }
         let served = match tiff_pyramid(&file) {
             Some(p) if is_usable(&p) => "served as it is (a usable tiled pyramid)",
             _ => "a pyramid will be built",
         };
-        println!("pyramid:     {served}");
+        field("pyramid", served);
     } else {
-        println!("pyramid:     a pyramid will be built");
+        field("pyramid", "a pyramid will be built");
     }
     Ok(())
+}
+
+/// Prints one `key: value` line, values aligned.
+fn field(key: &str, value: impl std::fmt::Display) {
+    println!("{:<17}{value}", format!("{key}:"));
 }

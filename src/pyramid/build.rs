@@ -489,6 +489,35 @@ fn reduce_rows_n<const C: usize>(top: &[u8], bottom: &[u8], out: &mut [u8]) {
     }
 }
 
+/// Removes the temporary files that builds by processes no longer running left in `dir` (a
+/// crash or a kill skips the clean-up on drop), so a crash leaves nothing to clean by hand.
+/// Files of running processes, and everything else, are left alone. Returns how many it
+/// removed.
+pub fn remove_stale_temps(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The process id in a temporary build file's name (`.{name}.tmp-{pid}-{counter}`).
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, owner) = rest.rsplit_once(".tmp-")?;
+    let (pid, counter) = owner.split_once('-')?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 /// A file being written under a temporary name beside its destination, removed on drop
 /// unless persisted.
 struct TempFile {
@@ -543,6 +572,29 @@ impl Drop for TempFile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn temp_names_carry_their_owner() {
+        assert_eq!(super::temp_owner(".abc.tif.tmp-1234-7"), Some(1234));
+        assert_eq!(super::temp_owner("abc.tif.tmp-1234-7"), None);
+        assert_eq!(super::temp_owner(".abc.tif"), None);
+        assert_eq!(super::temp_owner(".abc.tif.tmp-x-7"), None);
+    }
+
+    #[test]
+    fn stale_temps_of_dead_processes_are_removed() {
+        let dir = std::env::temp_dir().join(format!("gigatile-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dead = dir.join(".a.tif.tmp-4000000000-0");
+        let alive = dir.join(format!(".b.tif.tmp-{}-0", std::process::id()));
+        let other = dir.join("c.tif");
+        for f in [&dead, &alive, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(super::remove_stale_temps(&dir).unwrap(), 1);
+        assert!(!dead.exists() && alive.exists() && other.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     use super::*;
 
     #[test]

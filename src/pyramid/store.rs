@@ -16,7 +16,9 @@ use std::time::UNIX_EPOCH;
 use crate::error::Result;
 use crate::geometry::Geometry;
 use crate::limits::Limits;
-use crate::pyramid::build::{build_pyramid, BaseStorage, BuildOptions, Progress};
+use crate::pyramid::build::{
+    build_pyramid, remove_stale_temps, BaseStorage, BuildOptions, Progress,
+};
 use crate::pyramid::from_tiff::{is_usable, tiff_levels, tiff_pyramid};
 use crate::pyramid::levels::Pyramid;
 use crate::source::tiff::TiffFile;
@@ -181,6 +183,7 @@ impl PyramidStore {
         on_preview: &mut dyn FnMut(Pyramid),
     ) -> Result<Pyramid> {
         std::fs::create_dir_all(&self.dir)?;
+        remove_stale_temps(&self.dir)?;
         let version = SourceVersion::of(path)?;
         let source = self.open_source(path)?;
         let geometry = geometry_of(&source);
