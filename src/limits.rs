@@ -37,7 +37,7 @@ impl Limits {
         }
         if width > self.max_dimension || height > self.max_dimension {
             return Err(Error::too_large(format!(
-                "image is {width}×{height}, beyond the {} px limit on either side (MAX_SOURCE_PIXELS)",
+                "image is {width}×{height}, beyond the {} px limit on either side (MAX_SOURCE_DIMENSION)",
                 self.max_dimension
             )));
         }

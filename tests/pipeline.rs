@@ -219,3 +219,47 @@ fn a_changed_source_gets_a_new_pyramid() {
     let (p, _) = pyramid(&s, &file);
     assert_eq!((p.geometry().width, p.geometry().height), (200, 100));
 }
+
+#[test]
+fn a_large_jpeg_gets_a_preview_of_the_coarse_levels_first() {
+    use std::sync::atomic::Ordering;
+    let dir = TempDir::new("pipe-preview");
+    let original = photo(4400, 3000, PixelLayout::Rgb);
+    let file = dir.path("big.jpg");
+    std::fs::write(&file, codec::jpeg::encode(&original, 90).unwrap()).unwrap();
+    let s = store(&dir, BaseStorage::Jpeg);
+    let id = "big.jpg";
+    // Cancel right after the preview: what remains is the preview, served as such.
+    let cancel = AtomicBool::new(false);
+    let mut previews = 0;
+    let result = s.build(id, &file, &Progress::new(), &cancel, &mut |preview| {
+        previews += 1;
+        assert_eq!(preview.finest_level(), Some(Level(3)));
+        cancel.store(true, Ordering::Relaxed);
+    });
+    assert!(
+        matches!(result, Err(gigatile::Error::Cancelled)),
+        "{result:?}"
+    );
+    assert_eq!(previews, 1);
+    let Prepared::Preview(preview) = s.prepare(id, &file).unwrap() else {
+        panic!("the preview should be what exists");
+    };
+    // The whole image from the preview matches the reference of its coarsest level.
+    let top = preview.geometry().max_level();
+    let got = render_level(&preview, top);
+    assert!(psnr(&got, &reference_level(&original, top.0)) > 28.0);
+    // A complete build replaces the preview and removes its file.
+    let progress = Progress::new();
+    let full = s
+        .build(id, &file, &progress, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    assert_eq!(progress.fraction(), 1.0);
+    assert_eq!(full.finest_level(), Some(Level(0)));
+    assert!(matches!(s.prepare(id, &file).unwrap(), Prepared::Built(_)));
+    let leftovers: Vec<_> = std::fs::read_dir(s.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}

@@ -38,6 +38,9 @@ pub struct LimitArgs {
     /// Most pixels (width × height) a source may have.
     #[arg(long, env = "MAX_SOURCE_PIXELS", default_value_t = Limits::default().max_pixels)]
     max_source_pixels: u64,
+    /// Longest side, in pixels, a source may have.
+    #[arg(long, env = "MAX_SOURCE_DIMENSION", default_value_t = Limits::default().max_dimension)]
+    max_source_dimension: u32,
     /// Most bytes a source that cannot be streamed (progressive JPEG, interlaced PNG, WebP,
     /// rotated JPEG) may take when decoded whole.
     #[arg(long, env = "MAX_DECODE_BYTES", default_value_t = Limits::default().max_decode_bytes)]
@@ -48,8 +51,8 @@ impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits {
             max_pixels: self.max_source_pixels,
+            max_dimension: self.max_source_dimension,
             max_decode_bytes: self.max_decode_bytes,
-            ..Limits::default()
         }
     }
 }
