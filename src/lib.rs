@@ -17,14 +17,21 @@
 
 pub mod codec;
 pub mod color;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod geometry;
+pub mod http;
 pub mod limits;
+pub mod metrics;
+pub mod protocol;
 pub mod pyramid;
 pub mod raster;
 pub mod render;
+pub mod server;
 pub mod source;
 pub mod storage;
+pub mod tiles;
+pub mod warmup;
 
 pub use error::{Error, Result};

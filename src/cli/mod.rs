@@ -4,6 +4,8 @@ mod convert;
 mod demo;
 mod info;
 mod progress;
+mod purge;
+mod serve;
 mod tile;
 
 use std::path::PathBuf;
@@ -28,7 +30,12 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Render one 256×256 tile (LEVEL 0 = full resolution; X, Y count tiles from the top left).
     Tile(tile::TileArgs),
-    /// Render a procedural demo image as a pyramid and write a few tiles from it.
+    /// Serve the images of a folder: deep-zoom tiles, metadata, uploads (see --help).
+    Serve(serve::ServeArgs),
+    /// Drop derived data (built pyramids, cached tiles) of one image or all; it is rebuilt on
+    /// demand. Source files are never touched.
+    Purge(purge::PurgeArgs),
+    /// Render a procedural demo image as a pyramid and serve it.
     Demo(demo::DemoArgs),
 }
 
@@ -120,6 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Tile(args) => tile::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Purge(args) => purge::run(&args),
         Command::Demo(args) => demo::run(&args),
     }
 }

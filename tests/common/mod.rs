@@ -1,6 +1,8 @@
 //! Shared test helpers: photo-like synthetic images, PSNR, temporary folders, external tools.
 #![allow(dead_code)]
 
+pub mod server;
+
 use gigatile::raster::{PixelLayout, Raster};
 
 /// A deterministic photo-like image: smooth gradients, fine texture, hard edges and noise, so

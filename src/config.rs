@@ -1,0 +1,363 @@
+//! config: the server's settings, from a TOML file, the environment and flags.
+//!
+//! Two stages: [`SettingsLayer`] holds what one source said (every field optional); clap fills
+//! one from flags and environment variables (flags win), serde one from the TOML file; the
+//! flag/environment layer is laid over the file's, and [`Settings::resolve`] applies defaults
+//! and checks values. Environment names are Gigaview's where it had them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::CacheMode;
+use crate::limits::Limits;
+use crate::pyramid::build::{BaseStorage, BuildOptions};
+
+/// A size in bytes, written as a number of bytes or with a K, M, G or T suffix (powers of
+/// 1024): `1048576`, `512M`, `2GiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (number, unit) = t.split_at(digits);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not a size (bytes, or with K, M, G, T)"))?;
+        let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+            "" => 0,
+            "K" => 10,
+            "M" => 20,
+            "G" => 30,
+            "T" => 40,
+            _ => return Err(format!("{s:?}: unknown size unit (use K, M, G or T)")),
+        };
+        number
+            .checked_mul(1 << shift)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What one source of settings (flags with environment, or the TOML file) says. Every field is
+/// optional; defaults are applied by [`Settings::resolve`] and shown here in brackets.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsLayer {
+    /// Address to listen on [127.0.0.1; 0.0.0.0 for every interface].
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
+    /// Port to listen on [8080].
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// Folder of images, scanned recursively [./data].
+    #[arg(long, env = "DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Tile cache: memory, file or disabled [memory].
+    #[arg(long, env = "CACHE")]
+    pub cache: Option<String>,
+    /// Most tiles the memory cache holds [10000].
+    #[arg(long, env = "CACHE_MEMORY_TILES")]
+    pub cache_memory_tiles: Option<u64>,
+    /// Most bytes the memory cache holds [256M].
+    #[arg(long, env = "CACHE_MEMORY_BYTES")]
+    pub cache_memory_bytes: Option<ByteSize>,
+    /// Folder of the file cache [DATA_DIR/.gigatile/tiles].
+    #[arg(long, env = "CACHE_FILE_DIR")]
+    pub cache_file_dir: Option<PathBuf>,
+    /// Most bytes the file cache holds; least recently used tiles go first [1G].
+    #[arg(long, env = "CACHE_FILE_MAX_BYTES")]
+    pub cache_file_max_bytes: Option<ByteSize>,
+    /// Coarse levels of every image rendered ahead of requests (1 = the whole-image tile) [3].
+    #[arg(long, env = "WARMUP_LEVELS")]
+    pub warmup_levels: Option<u32>,
+    /// Background workers rendering warm-up tiles [1].
+    #[arg(long, env = "WARMUP_WORKERS")]
+    pub warmup_workers: Option<usize>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing filter [info].
+    #[arg(long, env = "LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format [pretty].
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Bearer token required to upload and delete; without it, only loopback clients may [none].
+    #[arg(long, env = "UPLOAD_TOKEN", hide_env_values = true)]
+    pub upload_token: Option<String>,
+    /// Largest upload accepted; larger ones get 413 [1G].
+    #[arg(long, env = "MAX_UPLOAD_SIZE")]
+    pub max_upload_size: Option<ByteSize>,
+    /// Origin allowed by CORS; image routes allow any origin when unset [unset].
+    #[arg(long, env = "ALLOWED_ORIGIN")]
+    pub allowed_origin: Option<String>,
+    /// Base URL used in emitted links, e.g. https://example.org/tiles [from the request].
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Trust X-Forwarded-Proto/Host from a reverse proxy for emitted links [false].
+    #[arg(long, env = "TRUST_PROXY")]
+    pub trust_proxy: Option<bool>,
+    /// Folder of built pyramids [DATA_DIR/.gigatile/pyramids].
+    #[arg(long, env = "PYRAMID_DIR")]
+    pub pyramid_dir: Option<PathBuf>,
+    /// Most bytes of built pyramids; least recently used go first; 0 = no limit [0].
+    #[arg(long, env = "PYRAMID_MAX_BYTES")]
+    pub pyramid_max_bytes: Option<ByteSize>,
+    /// Full-resolution level of built pyramids: jpeg or lossless [jpeg].
+    #[arg(long, env = "PYRAMID_BASE")]
+    pub pyramid_base: Option<String>,
+    /// Pyramids built at once [1].
+    #[arg(long, env = "PYRAMID_BUILDS")]
+    pub pyramid_builds: Option<usize>,
+    /// Render threads [one per core].
+    #[arg(long, env = "RENDER_THREADS")]
+    pub render_threads: Option<usize>,
+    /// Renders that may wait for a thread; beyond, 503 with Retry-After [64].
+    #[arg(long, env = "RENDER_QUEUE")]
+    pub render_queue: Option<usize>,
+    /// Longest a render may wait and run, in milliseconds [10000].
+    #[arg(long, env = "RENDER_DEADLINE_MS")]
+    pub render_deadline_ms: Option<u64>,
+    /// Longest a tile of a level still being built waits before 503, in milliseconds [2000].
+    #[arg(long, env = "TILE_WAIT_MS")]
+    pub tile_wait_ms: Option<u64>,
+    /// Longest a client may take to send a request's headers, and to keep an idle connection,
+    /// in milliseconds [15000].
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Most pixels a source may have [4000000000].
+    #[arg(long, env = "MAX_SOURCE_PIXELS")]
+    pub max_source_pixels: Option<u64>,
+    /// Longest side a source may have, in pixels [1048576].
+    #[arg(long, env = "MAX_SOURCE_DIMENSION")]
+    pub max_source_dimension: Option<u32>,
+    /// Most memory a source that cannot be streamed may take decoded [1G].
+    #[arg(long, env = "MAX_DECODE_BYTES")]
+    pub max_decode_bytes: Option<ByteSize>,
+    /// JPEG quality of rendered and built tiles, 1-100 [85].
+    #[arg(long, env = "JPEG_QUALITY")]
+    pub jpeg_quality: Option<u8>,
+    /// WebP quality of rendered tiles, 1-100 [80].
+    #[arg(long, env = "WEBP_QUALITY")]
+    pub webp_quality: Option<u8>,
+    /// Colour of padding and of transparency in JPEG tiles, as RRGGBB [000000].
+    #[arg(long, env = "TILE_BACKGROUND")]
+    pub tile_background: Option<String>,
+}
+
+impl SettingsLayer {
+    /// Reads a TOML file of settings (keys as the flags, with `_` for `-`).
+    pub fn from_file(path: &Path) -> Result<SettingsLayer, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// This layer with `other`'s values where this one has none.
+    pub fn over(self, other: SettingsLayer) -> SettingsLayer {
+        let mut top = serde_json::to_value(self).expect("settings serialize");
+        let bottom = serde_json::to_value(other).expect("settings serialize");
+        if let (Some(top), serde_json::Value::Object(bottom)) = (top.as_object_mut(), bottom) {
+            for (key, value) in bottom {
+                if top.get(&key).is_none_or(|v| v.is_null()) {
+                    top.insert(key, value);
+                }
+            }
+        }
+        serde_json::from_value(top).expect("settings deserialize")
+    }
+}
+
+/// Every setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub cache: CacheMode,
+    pub cache_memory_tiles: u64,
+    pub cache_memory_bytes: u64,
+    pub cache_file_dir: PathBuf,
+    pub cache_file_max_bytes: u64,
+    pub warmup_levels: u32,
+    pub warmup_workers: usize,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub upload_token: Option<String>,
+    pub max_upload_size: u64,
+    pub allowed_origin: Option<String>,
+    pub public_base_url: Option<String>,
+    pub trust_proxy: bool,
+    pub pyramid_dir: PathBuf,
+    pub pyramid_max_bytes: u64,
+    pub pyramid_builds: usize,
+    pub build: BuildOptions,
+    pub render_threads: usize,
+    pub render_queue: usize,
+    pub render_deadline: Duration,
+    pub tile_wait: Duration,
+    pub header_read_timeout: Duration,
+    pub limits: Limits,
+    pub jpeg_quality: u8,
+    pub webp_quality: u8,
+    pub tile_background: [u8; 3],
+}
+
+impl Settings {
+    /// Applies defaults and checks values.
+    pub fn resolve(layer: SettingsLayer) -> Result<Settings, String> {
+        let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let own = data_dir.join(".gigatile");
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let jpeg_quality = quality(layer.jpeg_quality.unwrap_or(85), "JPEG_QUALITY")?;
+        let render_threads = layer.render_threads.unwrap_or(cores).max(1);
+        let defaults = Limits::default();
+        Ok(Settings {
+            host: layer.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: layer.port.unwrap_or(8080),
+            cache: layer
+                .cache
+                .as_deref()
+                .unwrap_or("memory")
+                .parse()
+                .map_err(|_| "CACHE must be memory, file or disabled".to_string())?,
+            cache_memory_tiles: layer.cache_memory_tiles.unwrap_or(10_000),
+            cache_memory_bytes: layer.cache_memory_bytes.map_or(256 << 20, |b| b.0),
+            cache_file_dir: layer.cache_file_dir.unwrap_or_else(|| own.join("tiles")),
+            cache_file_max_bytes: layer.cache_file_max_bytes.map_or(1 << 30, |b| b.0),
+            warmup_levels: layer.warmup_levels.unwrap_or(3),
+            warmup_workers: layer.warmup_workers.unwrap_or(1),
+            log_level: layer.log_level.unwrap_or_else(|| "info".into()),
+            log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
+            upload_token: layer.upload_token.filter(|t| !t.is_empty()),
+            max_upload_size: layer.max_upload_size.map_or(1 << 30, |b| b.0),
+            allowed_origin: layer.allowed_origin.filter(|o| !o.is_empty()),
+            public_base_url: layer
+                .public_base_url
+                .filter(|u| !u.is_empty())
+                .map(|u| u.trim_end_matches('/').to_string()),
+            trust_proxy: layer.trust_proxy.unwrap_or(false),
+            pyramid_dir: layer.pyramid_dir.unwrap_or_else(|| own.join("pyramids")),
+            pyramid_max_bytes: layer.pyramid_max_bytes.map_or(0, |b| b.0),
+            pyramid_builds: layer.pyramid_builds.unwrap_or(1).max(1),
+            build: BuildOptions {
+                quality: jpeg_quality,
+                base: match layer.pyramid_base.as_deref().unwrap_or("jpeg") {
+                    "jpeg" => BaseStorage::Jpeg,
+                    "lossless" => BaseStorage::Lossless,
+                    other => return Err(format!("PYRAMID_BASE must be jpeg or lossless, not {other:?}")),
+                },
+                threads: render_threads,
+            },
+            render_threads,
+            render_queue: layer.render_queue.unwrap_or(64).max(1),
+            render_deadline: Duration::from_millis(layer.render_deadline_ms.unwrap_or(10_000)),
+            tile_wait: Duration::from_millis(layer.tile_wait_ms.unwrap_or(2_000)),
+            header_read_timeout: Duration::from_millis(layer.header_read_timeout_ms.unwrap_or(15_000)),
+            limits: Limits {
+                max_pixels: layer.max_source_pixels.unwrap_or(defaults.max_pixels),
+                max_dimension: layer.max_source_dimension.unwrap_or(defaults.max_dimension),
+                max_decode_bytes: layer.max_decode_bytes.map_or(defaults.max_decode_bytes, |b| b.0),
+            },
+            jpeg_quality,
+            webp_quality: quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?,
+            tile_background: parse_colour(layer.tile_background.as_deref().unwrap_or("000000"))?,
+            data_dir,
+        })
+    }
+}
+
+fn quality(q: u8, name: &str) -> Result<u8, String> {
+    if (1..=100).contains(&q) {
+        Ok(q)
+    } else {
+        Err(format!("{name} must be from 1 to 100"))
+    }
+}
+
+/// Parses `RRGGBB` (with or without `#`).
+pub fn parse_colour(s: &str) -> Result<[u8; 3], String> {
+    let hex = s.trim_start_matches('#');
+    let bad = || format!("TILE_BACKGROUND must be a colour as RRGGBB, not {s:?}");
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+    Ok([channel(0)?, channel(2)?, channel(4)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!("1024".parse::<ByteSize>().unwrap().0, 1024);
+        assert_eq!("512M".parse::<ByteSize>().unwrap().0, 512 << 20);
+        assert_eq!("2GiB".parse::<ByteSize>().unwrap().0, 2 << 30);
+        assert_eq!("3 kb".parse::<ByteSize>().unwrap().0, 3 << 10);
+        assert!("12X".parse::<ByteSize>().is_err());
+        assert!("".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file: SettingsLayer =
+            toml::from_str("port = 9000\ndata_dir = \"/srv/img\"\ncache_memory_bytes = \"64M\"").unwrap();
+        let flags = SettingsLayer {
+            port: Some(7000),
+            ..SettingsLayer::default()
+        };
+        let s = Settings::resolve(flags.over(file)).unwrap();
+        assert_eq!(s.port, 7000);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/img"));
+        assert_eq!(s.cache_memory_bytes, 64 << 20);
+        assert_eq!(s.pyramid_dir, PathBuf::from("/srv/img/.gigatile/pyramids"));
+        assert_eq!(s.jpeg_quality, 85);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(toml::from_str::<SettingsLayer>("prot = 1").is_err());
+        let layer = |f: fn(&mut SettingsLayer)| {
+            let mut l = SettingsLayer::default();
+            f(&mut l);
+            Settings::resolve(l)
+        };
+        assert!(layer(|l| l.jpeg_quality = Some(0)).is_err());
+        assert!(layer(|l| l.cache = Some("ram".into())).is_err());
+        assert!(layer(|l| l.tile_background = Some("#12345".into())).is_err());
+        assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
+    }
+}

@@ -1,0 +1,133 @@
+//! http::error: the one place that knows HTTP statuses. Every failure becomes a JSON body
+//! `{"error": "...", "code": "..."}` with a documented code; messages never carry a server path
+//! or a stack (causes go to the log).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::protocol::ParseError;
+use crate::tiles::TileError;
+
+/// Seconds a client is told to wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// An error response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    code: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// The code for a status produced outside our handlers (framework and server limits).
+    pub fn for_status(status: StatusCode) -> ApiError {
+        let (code, message) = match status.as_u16() {
+            400 => ("bad_request", "the request is malformed"),
+            404 => ("not_found", "no such resource"),
+            405 => ("method_not_allowed", "this method is not allowed here"),
+            408 => ("request_timeout", "the request took too long to arrive"),
+            413 => ("too_large", "the request body is too large"),
+            414 => ("uri_too_long", "the request URI is too long"),
+            415 => ("unsupported_media_type", "unsupported content type"),
+            422 => ("unprocessable", "the request could not be processed"),
+            431 => ("headers_too_large", "the request headers are too large"),
+            503 => ("unavailable", "the server is busy; try again shortly"),
+            504 => ("timeout", "the request took too long"),
+            s if s >= 500 => ("internal", "internal error"),
+            _ => ("error", "the request failed"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&Body {
+            error: &self.message,
+            code: self.code,
+        })
+        .unwrap_or_else(|_| r#"{"error":"internal error","code":"internal"}"#.to_string());
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> ApiError {
+        ApiError::bad_request(e.0)
+    }
+}
+
+impl From<TileError> for ApiError {
+    fn from(e: TileError) -> ApiError {
+        match e {
+            TileError::NotFound => ApiError::not_found("no such image"),
+            TileError::OutOfRange(m) => ApiError::new(StatusCode::NOT_FOUND, "tile_out_of_range", m),
+            TileError::NotReady => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "this level is still being built; try again shortly",
+            ),
+            TileError::Overloaded => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server is busy; try again shortly",
+            ),
+            TileError::ImageFailed(reason) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "image_failed", reason)
+            }
+            TileError::Render(reason) => {
+                tracing::error!(%reason, "render failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render_failed", "the tile could not be rendered")
+            }
+        }
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> ApiError {
+        use crate::Error as E;
+        match e {
+            E::Corrupt(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "corrupt_image", format!("corrupt image: {m}")),
+            E::Unsupported(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image", format!("unsupported image: {m}")),
+            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("too large: {m}")),
+            E::OutOfRange(m) => ApiError::new(StatusCode::NOT_FOUND, "out_of_range", m),
+            E::NotFound => ApiError::not_found("no such image"),
+            E::Cancelled => ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}

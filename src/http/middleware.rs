@@ -1,0 +1,177 @@
+//! http::middleware: what wraps every request: a request id (in the response and every log
+//! line), limits on URI and header size answered in JSON, JSON bodies for errors the framework
+//! produces (405, 413, ...), and CORS as the contract says.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::{ApiError, AppState};
+
+/// Longest URI accepted (414 beyond; hyper's own, larger limit stays as a last resort).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes accepted (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives each request an id (the client's `X-Request-Id` when it is short and printable), a
+/// log span carrying it, a log line when it ends, and the id in the response.
+pub async fn request_id(req: Request, next: Next) -> Response {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "{:x}-{:x}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "done"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// Refuses overlong URIs (414) and header sections (431) with JSON bodies.
+pub async fn request_limits(req: Request, next: Next) -> Response {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::for_status(StatusCode::URI_TOO_LONG).into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::for_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).into_response();
+    }
+    next.run(req).await
+}
+
+/// Replaces the plain-text bodies of framework errors (405, 413, 422, ...) with the JSON
+/// error every route answers with, keeping headers such as `Allow`.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut fresh = ApiError::for_status(status).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            fresh.headers_mut().insert(name, value.clone());
+        }
+    }
+    fresh
+}
+
+/// The CORS policy of a path: read-only image routes are public unless `ALLOWED_ORIGIN` is
+/// set; the API and uploads follow `ALLOWED_ORIGIN` (same-origin only when it is empty).
+fn is_image_route(path: &str) -> bool {
+    path.starts_with("/api/images/") && path.contains("/tiles/")
+}
+
+/// Headers a browser script may read from our responses.
+const EXPOSED: &str = "ETag, Last-Modified, Content-Length, Retry-After, X-Request-Id";
+
+/// Answers CORS preflights and adds CORS headers to responses.
+pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = allowed_origin(
+        state.settings.allowed_origin.as_deref(),
+        is_image_route(req.uri().path()),
+        origin.as_ref(),
+    );
+    let preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, if-none-match, x-request-id"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(req).await
+    };
+    add_cors_headers(response.headers_mut(), allowed);
+    response
+}
+
+/// The `Access-Control-Allow-Origin` value for a request, if any.
+fn allowed_origin(
+    configured: Option<&str>,
+    public_route: bool,
+    origin: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
+    match configured {
+        None if public_route => Some(HeaderValue::from_static("*")),
+        None => None,
+        Some(allowed) => origin
+            .filter(|o| o.as_bytes() == allowed.as_bytes())
+            .cloned(),
+    }
+}
+
+fn add_cors_headers(headers: &mut HeaderMap, allowed: Option<HeaderValue>) {
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(value) = allowed {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_policy_follows_the_contract() {
+        let origin = HeaderValue::from_static("https://a.example");
+        assert_eq!(allowed_origin(None, true, Some(&origin)).unwrap(), "*");
+        assert!(allowed_origin(None, false, Some(&origin)).is_none());
+        assert_eq!(
+            allowed_origin(Some("https://a.example"), false, Some(&origin)).unwrap(),
+            "https://a.example"
+        );
+        assert!(allowed_origin(Some("https://b.example"), true, Some(&origin)).is_none());
+        assert!(is_image_route("/api/images/a%2Fb.tif/tiles/0/0/0.jpg"));
+        assert!(!is_image_route("/api/images/a.tif/meta"));
+    }
+}

@@ -1,0 +1,138 @@
+//! http: the only code that knows HTTP. A thin layer of handlers over the tile service and the
+//! catalogue, the router that maps the URL contract of `shared/DESIGN.md` onto them, and the
+//! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
+
+mod auth;
+mod error;
+mod images;
+mod middleware;
+mod ops;
+mod upload;
+mod viewer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+pub use error::ApiError;
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::tiles::TileService;
+
+/// Longest in-flight requests are given to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub catalog: Catalog,
+    pub tiles: TileService,
+    pub metrics: Arc<Metrics>,
+    /// Set when the server stops taking work (`/readyz` answers 503).
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// The peer's address, put in each request's extensions by the server loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// The router of the whole URL contract.
+pub fn app(state: AppState) -> Router {
+    let upload_limit = usize::try_from(state.settings.max_upload_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    Router::new()
+        .route("/", get(viewer::index))
+        .route("/api/images", get(images::list))
+        .route(
+            "/api/images/{*path}",
+            get(images::get).delete(images::delete),
+        )
+        .route(
+            "/api/upload",
+            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::cors,
+        ))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn(middleware::request_limits))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (for at most [`SHUTDOWN_GRACE`]). A client that takes longer than `header_timeout` to send
+/// a request's headers, or keeps a connection idle that long, is cut off.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = app.clone().map_request(move |mut req: axum::extract::Request<_>| {
+                    req.extensions_mut().insert(Peer(peer));
+                    req
+                });
+                let service = hyper_util::service::TowerToHyperService::new(service);
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! server: assembles the running server from its settings (catalogue, tile cache, render
+//! pool, tile service, warm-up, HTTP) and takes it down in order at shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::cache::{CacheConfig, TileCache};
+use crate::catalog::{Catalog, CatalogConfig};
+use crate::codec::{EncodeOptions, OutputFormat};
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::pool::RenderPool;
+use crate::tiles::{TileService, TileSettings};
+use crate::warmup::{self, WarmupSettings};
+
+/// The catalogue's settings, from the server's.
+pub fn catalog_config(settings: &Settings) -> CatalogConfig {
+    CatalogConfig {
+        data_dir: settings.data_dir.clone(),
+        pyramid_dir: settings.pyramid_dir.clone(),
+        pyramid_max_bytes: settings.pyramid_max_bytes,
+        build: settings.build,
+        limits: settings.limits,
+        max_concurrent_builds: settings.pyramid_builds,
+        rescan_interval: std::time::Duration::from_secs(30),
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` resolves; then stops taking requests, lets
+/// in-flight ones finish, stops warm-up and builds cleanly.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> crate::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let config = catalog_config(&settings);
+    let catalog = tokio::task::spawn_blocking(move || Catalog::start(config))
+        .await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))??;
+    let cache = TileCache::new(&CacheConfig {
+        mode: settings.cache,
+        memory_bytes: settings.cache_memory_bytes,
+        memory_entries: settings.cache_memory_tiles,
+        file_dir: settings.cache_file_dir.clone(),
+        file_max_bytes: settings.cache_file_max_bytes,
+    })?;
+    let pool = RenderPool::new(settings.render_threads, settings.render_queue);
+    let metrics = Arc::new(Metrics::default());
+    let tiles = TileService::new(
+        catalog.clone(),
+        cache,
+        pool.clone(),
+        TileSettings {
+            deadline: settings.render_deadline,
+            wait: settings.tile_wait,
+        },
+        Arc::clone(&metrics),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let warmup = tokio::spawn(warmup::run(
+        tiles.clone(),
+        WarmupSettings {
+            levels: settings.warmup_levels,
+            workers: settings.warmup_workers,
+            encode: EncodeOptions {
+                format: OutputFormat::Jpeg,
+                quality: Some(settings.jpeg_quality),
+            },
+            background: settings.tile_background,
+        },
+        stop_rx,
+    ));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let header_timeout = settings.header_read_timeout;
+    let state = AppState {
+        settings: Arc::new(settings),
+        catalog: catalog.clone(),
+        tiles,
+        metrics,
+        stopping: Arc::clone(&stopping),
+    };
+    tracing::info!(address = %listener.local_addr()?, images = catalog.list().len(), "serving");
+    let shutdown = async move {
+        shutdown.await;
+        stopping.store(true, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+        tracing::info!("shutting down: finishing in-flight requests");
+    };
+    http::serve(listener, http::app(state), header_timeout, shutdown).await?;
+    let _ = warmup.await;
+    pool.shutdown();
+    tokio::task::spawn_blocking(move || catalog.shutdown())
+        .await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))?;
+    tracing::info!("stopped");
+    Ok(())
+}
