@@ -15,12 +15,14 @@
 //! resolution, each level half the previous, rounded up), [`error::Error`] (sorted by whose
 //! fault), [`limits::Limits`] (checked from headers before decoding).
 
+pub mod cache;
 pub mod codec;
 pub mod color;
 pub mod demo;
 pub mod error;
 pub mod geometry;
 pub mod limits;
+pub mod pool;
 pub mod pyramid;
 pub mod raster;
 pub mod render;
