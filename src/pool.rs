@@ -93,12 +93,27 @@ struct State {
     stats: PoolStats,
 }
 
-/// A queued job, type-erased: told whether to run, it answers its caller and reports how it
-/// ended.
+/// A queued job, type-erased: told whether to run, it runs (or not) and gives back how it
+/// ended and its answer for the caller.
 struct Job {
     id: u64,
     deadline: Instant,
-    task: Box<dyn FnOnce(Verdict) -> Ended + Send>,
+    task: Task,
+}
+
+type Task = Box<dyn FnOnce(Verdict) -> Outcome + Send>;
+
+/// How a job ended, and its answer, sent only once the counters say so (a caller that has its
+/// answer sees stats that include it).
+struct Outcome {
+    ended: Ended,
+    answer: Box<dyn FnOnce() + Send>,
+}
+
+impl Outcome {
+    fn deliver(self) {
+        (self.answer)();
+    }
 }
 
 /// What the pool decided for a job.
@@ -145,7 +160,9 @@ impl RenderPool {
     ) -> Result<T, PoolError> {
         let deadline = Instant::now() + deadline;
         let (tx, mut rx) = oneshot::channel();
-        let id = self.shared.enqueue(priority, deadline, answer_with(tx, job))?;
+        let id = self
+            .shared
+            .enqueue(priority, deadline, answer_with(tx, job))?;
         tokio::select! {
             answer = &mut rx => return flatten(answer),
             () = tokio::time::sleep_until(deadline.into()) => {}
@@ -175,7 +192,7 @@ impl RenderPool {
         };
         self.shared.ready.notify_all();
         for job in refused {
-            (job.task)(Verdict::Refuse(PoolError::ShuttingDown));
+            (job.task)(Verdict::Refuse(PoolError::ShuttingDown)).deliver();
         }
         let handles = std::mem::take(&mut *lock(&self.shared.threads));
         for handle in handles {
@@ -192,12 +209,7 @@ impl Shared {
     }
 
     /// Queues a job, or refuses it at once.
-    fn enqueue(
-        &self,
-        priority: Priority,
-        deadline: Instant,
-        task: Box<dyn FnOnce(Verdict) -> Ended + Send>,
-    ) -> Result<u64, PoolError> {
+    fn enqueue(&self, priority: Priority, deadline: Instant, task: Task) -> Result<u64, PoolError> {
         let mut state = self.lock();
         if state.shutting_down {
             return Err(PoolError::ShuttingDown);
@@ -232,7 +244,7 @@ impl Shared {
         };
         state.stats.deadline_exceeded += 1;
         drop(state);
-        (job.task)(Verdict::Refuse(PoolError::DeadlineExceeded));
+        (job.task)(Verdict::Refuse(PoolError::DeadlineExceeded)).deliver();
         true
     }
 
@@ -247,18 +259,23 @@ impl Shared {
             match state.pop() {
                 Some(job) if job.deadline <= Instant::now() => {
                     state.stats.deadline_exceeded += 1;
-                    (job.task)(Verdict::Refuse(PoolError::DeadlineExceeded));
+                    (job.task)(Verdict::Refuse(PoolError::DeadlineExceeded)).deliver();
                 }
                 Some(job) => {
                     state.stats.running += 1;
                     return Some(job);
                 }
-                None => state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+                None => {
+                    state = self
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
             }
         }
     }
 
-    fn finished(&self, ended: Ended) {
+    fn finished(&self, ended: &Ended) {
         let mut state = self.lock();
         state.stats.running -= 1;
         match ended {
@@ -299,8 +316,9 @@ fn spawn_worker(i: usize, shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
         .name(format!("gigatile-render-{i}"))
         .spawn(move || {
             while let Some(job) = shared.next_job() {
-                let ended = (job.task)(Verdict::Run);
-                shared.finished(ended);
+                let outcome = (job.task)(Verdict::Run);
+                shared.finished(&outcome.ended);
+                outcome.deliver();
             }
         });
     spawned
@@ -308,12 +326,12 @@ fn spawn_worker(i: usize, shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
         .ok()
 }
 
-/// Wraps `job` so that it runs under `catch_unwind` (or is refused) and sends the outcome to
-/// its caller.
+/// Wraps `job` so that it runs under `catch_unwind` (or is refused), its result ready to be
+/// sent to its caller.
 fn answer_with<T: Send + 'static>(
     tx: oneshot::Sender<Result<T, PoolError>>,
     job: impl FnOnce() -> T + Send + 'static,
-) -> Box<dyn FnOnce(Verdict) -> Ended + Send> {
+) -> Task {
     Box::new(move |verdict| {
         let (answer, ended) = match verdict {
             Verdict::Run => match catch_unwind(AssertUnwindSafe(job)) {
@@ -325,9 +343,13 @@ fn answer_with<T: Send + 'static>(
             },
             Verdict::Refuse(err) => (Err(err), Ended::Refused),
         };
-        // The caller may be gone (a dropped request); the answer then goes nowhere.
-        let _ = tx.send(answer);
-        ended
+        Outcome {
+            ended,
+            // The caller may be gone (a dropped request); the answer then goes nowhere.
+            answer: Box::new(move || {
+                let _ = tx.send(answer);
+            }),
+        }
     })
 }
 

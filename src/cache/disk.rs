@@ -106,7 +106,10 @@ impl DiskCache {
 
     pub(crate) fn insert(&self, key: &str, tile: &CachedTile) {
         if find_media_type(tile.media_type).is_none() {
-            tracing::debug!(media_type = tile.media_type, "not caching this type on disk");
+            tracing::debug!(
+                media_type = tile.media_type,
+                "not caching this type on disk"
+            );
             return;
         }
         let name = file_name(key);
@@ -331,7 +334,10 @@ fn parse_file_name(name: &str) -> Option<u64> {
 }
 
 fn find_media_type(media_type: &str) -> Option<&'static str> {
-    MEDIA_TYPES.iter().copied().find(|known| *known == media_type)
+    MEDIA_TYPES
+        .iter()
+        .copied()
+        .find(|known| *known == media_type)
 }
 
 /// The header line and key that precede a tile's bytes in its file.

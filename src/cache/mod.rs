@@ -185,7 +185,9 @@ impl TileCache {
     /// memory). In `File` mode a disk lookup reads one small file, blocking briefly.
     pub fn get(&self, key: &str) -> Option<CachedTile> {
         let tiers = &*self.inner;
-        let found = tiers.find_in_memory(key).or_else(|| tiers.find_on_disk(key));
+        let found = tiers
+            .find_in_memory(key)
+            .or_else(|| tiers.find_on_disk(key));
         let counter = if found.is_some() {
             &tiers.hits
         } else {
