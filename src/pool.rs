@@ -158,7 +158,7 @@ impl RenderPool {
         deadline: Duration,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PoolError> {
-        let deadline = Instant::now() + deadline;
+        let deadline = deadline_from_now(deadline);
         let (tx, mut rx) = oneshot::channel();
         let id = self
             .shared
@@ -361,6 +361,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+/// The instant `after` from now; a span too long to represent means a year.
+fn deadline_from_now(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
+}
+
 /// A job dropped without an answer can only be one the pool abandoned while shutting down.
 fn flatten<T>(
     answer: Result<Result<T, PoolError>, oneshot::error::RecvError>,
@@ -383,6 +390,14 @@ mod tests {
             (pool.shared.user_limit, pool.shared.background_limit),
             (5, 3)
         );
+        pool.shutdown();
+    }
+
+    #[tokio::test]
+    async fn an_endless_deadline_is_not_an_overflow() {
+        let pool = RenderPool::new(1, 1);
+        let answer = pool.run(Priority::User, Duration::MAX, || 5).await;
+        assert!(matches!(answer, Ok(5)));
         pool.shutdown();
     }
 

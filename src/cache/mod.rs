@@ -5,8 +5,8 @@
 //! caller puts everything that changes the bytes into the key). A cache failure is never a
 //! request failure: I/O errors are logged and the call behaves as a miss or a no-op.
 //!
-//! - `CACHE=memory`: one bytes-bounded LRU in RAM ([`memory`]).
-//! - `CACHE=file`: an LRU folder on disk ([`disk`]) that survives restarts, fronted by the
+//! - `CACHE=memory`: one bytes-bounded LRU in RAM (`memory`).
+//! - `CACHE=file`: an LRU folder on disk (`disk`) that survives restarts, fronted by the
 //!   same memory LRU (sized by `CACHE_MEMORY_BYTES` and `CACHE_MEMORY_TILES`; set either to 0
 //!   for a disk-only cache). Hits in the front count as uses of the disk entry.
 //! - `CACHE=disabled`: nothing is kept.
