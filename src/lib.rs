@@ -15,6 +15,7 @@
 //! resolution, each level half the previous, rounded up), [`error::Error`] (sorted by whose
 //! fault), [`limits::Limits`] (checked from headers before decoding).
 
+pub mod cache;
 pub mod codec;
 pub mod color;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod geometry;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod pool;
 pub mod protocol;
 pub mod pyramid;
 pub mod raster;
