@@ -15,6 +15,7 @@
 //! resolution, each level half the previous, rounded up), [`error::Error`] (sorted by whose
 //! fault), [`limits::Limits`] (checked from headers before decoding).
 
+pub mod catalog;
 pub mod codec;
 pub mod color;
 pub mod demo;
