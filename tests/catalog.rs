@@ -38,7 +38,7 @@ fn ids(catalog: &Catalog) -> Vec<String> {
     catalog.list().into_iter().map(|e| e.id).collect()
 }
 
-/// Waits (on `changes()`, re-checking at least twice a second for progress) until `done`.
+/// Waits (on `changes()`, re-checking every 100 ms for progress) until `done`.
 fn wait_for(catalog: &Catalog, what: &str, mut done: impl FnMut(&Catalog) -> bool) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -50,7 +50,7 @@ fn wait_for(catalog: &Catalog, what: &str, mut done: impl FnMut(&Catalog) -> boo
         while !done(catalog) {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "timed out waiting for {what}");
-            let tick = left.min(Duration::from_millis(500));
+            let tick = left.min(Duration::from_millis(100));
             let _ = tokio::time::timeout(tick, changes.changed()).await;
         }
     });
@@ -76,6 +76,12 @@ fn names(dir: &Path) -> Vec<String> {
 
 fn pyramid_dir(data: &Path) -> PathBuf {
     data.join(".gigatile/pyramids")
+}
+
+#[test]
+fn the_catalogue_is_shared_across_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Catalog>();
 }
 
 #[test]
@@ -342,13 +348,12 @@ fn shutdown_cancels_builds_and_leaves_no_temporary_file() {
     let dir = TempDir::new("cat-shutdown");
     let data = dir.path("data");
     std::fs::create_dir_all(&data).unwrap();
-    jpeg(&data.join("big.jpg"), 3000, 2000);
+    jpeg(&data.join("big.jpg"), 4400, 3000);
     let catalog = Catalog::start(config(&data)).unwrap();
-    wait_for(
-        &catalog,
-        "the build to start",
-        |c| matches!(c.get("big.jpg").unwrap().status, ImageStatus::Building { progress } if progress > 0.0),
-    );
+    // The preview exists, the full build is under way.
+    wait_for(&catalog, "the preview", |c| {
+        c.get("big.jpg").unwrap().ready_level == Some(Level(3))
+    });
     catalog.shutdown();
     catalog.shutdown();
     let leftovers: Vec<String> = names(&pyramid_dir(&data))

@@ -425,10 +425,14 @@ impl Inner {
         memory
             .ignored
             .retain(|path, _| paths.contains(path.as_path()));
+        memory
+            .reported
+            .retain(|path| path.symlink_metadata().is_ok());
         for f in &found {
             if self.is_current(f) || memory.ignored.get(&f.path) == Some(&f.version) {
                 continue;
             }
+            self.cancel_build(&f.id);
             if settle && !memory.settled(f) {
                 continue;
             }
@@ -446,6 +450,14 @@ impl Inner {
         lock(&self.records)
             .get(&f.id)
             .is_some_and(|r| r.entry.version == f.version && r.entry.path == f.path)
+    }
+
+    /// Cancels the build of an image whose file changed: it would read a moving file, and the
+    /// new version gets its own build once registered.
+    fn cancel_build(&self, id: &str) {
+        if let Some(record) = lock(&self.records).get_mut(id) {
+            record.cancel_build();
+        }
     }
 
     fn remove_missing(&self, ids: &HashSet<&str>) {

@@ -104,7 +104,11 @@ impl ScanRules {
                 }),
                 Err(e) => log_once(reported, path, &format!("unreadable: {e}")),
             },
-            Ok(None) => log_once(reported, path, "symlink leads outside DATA_DIR, skipped"),
+            Ok(None) => log_once(
+                reported,
+                path,
+                "symlink leads outside DATA_DIR or into an ignored folder, skipped",
+            ),
             Err(e) => log_once(reported, path, &format!("unresolvable: {e}")),
         }
     }
