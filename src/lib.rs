@@ -16,6 +16,7 @@
 //! fault), [`limits::Limits`] (checked from headers before decoding).
 
 pub mod cache;
+pub mod catalog;
 pub mod codec;
 pub mod color;
 pub mod config;

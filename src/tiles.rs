@@ -172,6 +172,8 @@ impl TileService {
         }
     }
 
+    /// Renders on the pool and stores the result in the cache, both on the render thread (a
+    /// file cache's write never blocks the async runtime).
     async fn render_and_store(
         &self,
         pyramid: crate::pyramid::levels::Pyramid,
@@ -179,9 +181,16 @@ impl TileService {
         priority: Priority,
         key: String,
     ) -> Result<CachedTile, TileError> {
-        let rendered = self
+        let cache = self.cache.clone();
+        let job = move || {
+            let rendered = render(&pyramid, &request)?;
+            let tile = CachedTile::new(Bytes::from(rendered.bytes), rendered.format.media_type());
+            cache.insert(&key, tile.clone());
+            Ok::<_, crate::Error>((tile, rendered.passthrough))
+        };
+        let (tile, passthrough) = self
             .pool
-            .run(priority, self.settings.deadline, move || render(&pyramid, &request))
+            .run(priority, self.settings.deadline, job)
             .await
             .map_err(|e| match e {
                 PoolError::Overloaded | PoolError::DeadlineExceeded | PoolError::ShuttingDown => {
@@ -202,11 +211,9 @@ impl TileService {
         } else {
             &self.metrics.renders
         });
-        if rendered.passthrough {
+        if passthrough {
             Metrics::inc(&self.metrics.passthrough);
         }
-        let tile = CachedTile::new(Bytes::from(rendered.bytes), rendered.format.media_type());
-        self.cache.insert(&key, tile.clone());
         Ok(tile)
     }
 }

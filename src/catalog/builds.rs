@@ -1,0 +1,112 @@
+//! catalog::builds: the bounded build queue and its workers.
+//!
+//! At most `max_concurrent_builds` workers take jobs, smallest image first (a small image is
+//! ready soon, and one huge image does not hold the rest back). A job names an id and a
+//! version; a worker builds only if the catalogue still wants that exact version, under a
+//! fresh cancel flag and progress counter stored in the record (the token: whoever cancels —
+//! shutdown, delete, a changed file, purge — replaces or drops it). A build error marks the
+//! image Failed with the error's message (which never holds a server path); a panic inside a
+//! build is caught and reported as a failure, so a worker thread never dies.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::pyramid::build::Progress;
+use crate::pyramid::levels::Pyramid;
+use crate::pyramid::store::SourceVersion;
+
+use super::{lock, Inner};
+
+/// One image version to build.
+#[derive(Debug, Clone)]
+pub(super) struct Job {
+    pub id: String,
+    pub version: SourceVersion,
+    pub pixels: u64,
+}
+
+/// A running build: what cancels it and how far it has got.
+#[derive(Debug, Clone)]
+pub(super) struct BuildSlot {
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Progress,
+}
+
+/// Jobs waiting for a worker; `pop` blocks until one comes or the queue stops.
+#[derive(Debug, Default)]
+pub(super) struct BuildQueue {
+    state: Mutex<QueueState>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    jobs: Vec<Job>,
+    stopped: bool,
+}
+
+impl BuildQueue {
+    pub fn push(&self, job: Job) {
+        lock(&self.state).jobs.push(job);
+        self.wake.notify_one();
+    }
+
+    /// The smallest waiting job; `None` once stopped.
+    pub fn pop(&self) -> Option<Job> {
+        let mut state = lock(&self.state);
+        loop {
+            if state.stopped {
+                return None;
+            }
+            let smallest = (0..state.jobs.len()).min_by_key(|&i| state.jobs[i].pixels);
+            if let Some(i) = smallest {
+                return Some(state.jobs.swap_remove(i));
+            }
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    pub fn stop(&self) {
+        let mut state = lock(&self.state);
+        state.stopped = true;
+        state.jobs.clear();
+        self.wake.notify_all();
+    }
+}
+
+/// A worker: builds jobs until the queue stops.
+pub(super) fn work(inner: &Inner) {
+    while let Some(job) = inner.queue.pop() {
+        if let Some(slot) = inner.start_build(&job) {
+            build(inner, &job, &slot);
+            inner.evict();
+        }
+    }
+}
+
+fn build(inner: &Inner, job: &Job, slot: &BuildSlot) {
+    let Some(path) = inner.find_path(&job.id) else {
+        return;
+    };
+    let stem = inner.store.stem(&job.id, job.version);
+    if let Err(e) = super::evict::write_marker(inner.store.dir(), &stem, &job.id) {
+        tracing::warn!(id = %job.id, error = %e, "pyramid marker not written");
+    }
+    tracing::info!(id = %job.id, "building pyramid");
+    let mut on_preview = |preview: Pyramid| inner.preview_ready(&job.id, slot, preview);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        inner.store.build(
+            &job.id,
+            &path,
+            &slot.progress,
+            &slot.cancel,
+            &mut on_preview,
+        )
+    }))
+    .unwrap_or_else(|_| Err(crate::Error::corrupt("the image could not be decoded")));
+    inner.finish_build(job, slot, result);
+}
