@@ -32,7 +32,12 @@ impl FromStr for ByteSize {
         let number: u64 = number
             .parse()
             .map_err(|_| format!("{s:?} is not a size (bytes, or with K, M, G, T)"))?;
-        let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        let shift = match unit
+            .trim()
+            .to_ascii_uppercase()
+            .trim_end_matches("IB")
+            .trim_end_matches('B')
+        {
             "" => 0,
             "K" => 10,
             "M" => 20,
@@ -276,7 +281,11 @@ impl Settings {
                 base: match layer.pyramid_base.as_deref().unwrap_or("jpeg") {
                     "jpeg" => BaseStorage::Jpeg,
                     "lossless" => BaseStorage::Lossless,
-                    other => return Err(format!("PYRAMID_BASE must be jpeg or lossless, not {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "PYRAMID_BASE must be jpeg or lossless, not {other:?}"
+                        ))
+                    }
                 },
                 threads: render_threads,
             },
@@ -284,11 +293,15 @@ impl Settings {
             render_queue: layer.render_queue.unwrap_or(64).max(1),
             render_deadline: Duration::from_millis(layer.render_deadline_ms.unwrap_or(10_000)),
             tile_wait: Duration::from_millis(layer.tile_wait_ms.unwrap_or(2_000)),
-            header_read_timeout: Duration::from_millis(layer.header_read_timeout_ms.unwrap_or(15_000)),
+            header_read_timeout: Duration::from_millis(
+                layer.header_read_timeout_ms.unwrap_or(15_000),
+            ),
             limits: Limits {
                 max_pixels: layer.max_source_pixels.unwrap_or(defaults.max_pixels),
                 max_dimension: layer.max_source_dimension.unwrap_or(defaults.max_dimension),
-                max_decode_bytes: layer.max_decode_bytes.map_or(defaults.max_decode_bytes, |b| b.0),
+                max_decode_bytes: layer
+                    .max_decode_bytes
+                    .map_or(defaults.max_decode_bytes, |b| b.0),
             },
             jpeg_quality,
             webp_quality: quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?,
@@ -334,7 +347,8 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {
         let file: SettingsLayer =
-            toml::from_str("port = 9000\ndata_dir = \"/srv/img\"\ncache_memory_bytes = \"64M\"").unwrap();
+            toml::from_str("port = 9000\ndata_dir = \"/srv/img\"\ncache_memory_bytes = \"64M\"")
+                .unwrap();
         let flags = SettingsLayer {
             port: Some(7000),
             ..SettingsLayer::default()

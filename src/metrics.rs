@@ -31,7 +31,10 @@ pub struct Exposition(String);
 impl Exposition {
     /// Adds one metric with its help text, type and value.
     pub fn metric(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        let _ = writeln!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 
     /// Adds a counter read from an atomic.

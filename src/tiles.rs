@@ -131,7 +131,9 @@ impl TileService {
         let data = self
             .inflight
             .run(key.clone(), move || async move {
-                service.render_and_store(pyramid, request, priority, key).await
+                service
+                    .render_and_store(pyramid, request, priority, key)
+                    .await
             })
             .await?;
         Ok(Tile { data, entry })

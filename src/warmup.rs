@@ -87,7 +87,12 @@ fn jobs(tiles: &TileService, settings: &WarmupSettings) -> Vec<Job> {
                     jobs.push(Job {
                         id: entry.id.clone(),
                         version: (entry.version.len, entry.version.mtime_ns),
-                        tile: TileAddress { z, x, y, format: Some(settings.encode.format) },
+                        tile: TileAddress {
+                            z,
+                            x,
+                            y,
+                            format: Some(settings.encode.format),
+                        },
                     });
                 }
             }

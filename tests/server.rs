@@ -15,7 +15,10 @@ use gigatile::raster::PixelLayout;
 fn photos(name: &str, layer: SettingsLayer) -> TestServer {
     TestServer::start(name, layer, |data| {
         std::fs::create_dir_all(data.path("album")).unwrap();
-        write_png(&photo(700, 500, PixelLayout::Rgb), &data.path("album/sea.png"));
+        write_png(
+            &photo(700, 500, PixelLayout::Rgb),
+            &data.path("album/sea.png"),
+        );
         let jpeg = gigatile::codec::jpeg::encode(&photo(300, 200, PixelLayout::Rgb), 90).unwrap();
         std::fs::write(data.path("small.jpg"), jpeg).unwrap();
         std::fs::write(data.path("notes.txt"), "not an image").unwrap();
@@ -26,11 +29,19 @@ fn photos(name: &str, layer: SettingsLayer) -> TestServer {
 fn lists_images_and_their_metadata() {
     let server = photos("srv-list", SettingsLayer::default());
     let list = server.wait_list(10, |l| l.as_array().is_some_and(|a| a.len() == 2));
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["album/sea.png", "small.jpg"]);
     let sea = &list[0];
     assert_eq!(sea["original_filename"], "sea.png");
-    assert_eq!((sea["width"].as_u64(), sea["height"].as_u64()), (Some(700), Some(500)));
+    assert_eq!(
+        (sea["width"].as_u64(), sea["height"].as_u64()),
+        (Some(700), Some(500))
+    );
     assert_eq!(sea["format"], "png");
     let meta = server.wait_ready("album/sea.png", 20);
     assert_eq!(meta["tileSize"], 256);
@@ -38,7 +49,9 @@ fn lists_images_and_their_metadata() {
     assert_eq!(meta["readyMaxZoom"], 2);
     // The id works percent-encoded and raw.
     assert_eq!(server.json("/api/images/album/sea.png/meta")["width"], 700);
-    server.get("/api/images/nope.png/meta").assert_error(404, "not_found");
+    server
+        .get("/api/images/nope.png/meta")
+        .assert_error(404, "not_found");
 }
 
 #[test]
@@ -50,27 +63,55 @@ fn tiles_in_every_format_with_http_caching() {
     assert_eq!(jpg.status, 200, "{}", jpg.text());
     assert_eq!(jpg.header("content-type"), Some("image/jpeg"));
     let tile = gigatile::codec::jpeg::decode(&jpg.body).unwrap();
-    assert_eq!((tile.width, tile.height), (256, 256), "edge tiles are padded");
+    assert_eq!(
+        (tile.width, tile.height),
+        (256, 256),
+        "edge tiles are padded"
+    );
     let png = server.get(&format!("{base}/0/0/0.png"));
     assert_eq!(png.header("content-type"), Some("image/png"));
     let decoded = common::decode_png(&png.body);
-    assert_eq!((decoded.width, decoded.height, decoded.layout), (256, 256, PixelLayout::Rgba));
-    assert_eq!(&decoded.row(255)[..4], &[0, 0, 0, 0], "padding is transparent in PNG");
+    assert_eq!(
+        (decoded.width, decoded.height, decoded.layout),
+        (256, 256, PixelLayout::Rgba)
+    );
+    assert_eq!(
+        &decoded.row(255)[..4],
+        &[0, 0, 0, 0],
+        "padding is transparent in PNG"
+    );
     let webp = server.get(&format!("{base}/1/0/0.webp"));
     assert_eq!(webp.header("content-type"), Some("image/webp"));
     assert!(gigatile::codec::webp::decode(&webp.body).is_ok());
-    assert_eq!(server.get(&format!("{base}/1/0/0.jpeg")).header("content-type"), Some("image/jpeg"));
+    assert_eq!(
+        server
+            .get(&format!("{base}/1/0/0.jpeg"))
+            .header("content-type"),
+        Some("image/jpeg")
+    );
     // Without an extension, Accept decides, and the response says it varies.
-    let negotiated = server.request("GET", &format!("{base}/1/0/0"), &[("Accept", "image/webp,*/*")], b"");
+    let negotiated = server.request(
+        "GET",
+        &format!("{base}/1/0/0"),
+        &[("Accept", "image/webp,*/*")],
+        b"",
+    );
     assert_eq!(negotiated.header("content-type"), Some("image/webp"));
-    assert!(negotiated.header("vary").is_some_and(|v| v.contains("Accept")));
+    assert!(negotiated
+        .header("vary")
+        .is_some_and(|v| v.contains("Accept")));
     let plain = server.get(&format!("{base}/1/0/0"));
     assert_eq!(plain.header("content-type"), Some("image/jpeg"));
     // Validators, conditional requests, HEAD.
     let etag = jpg.header("etag").unwrap().to_string();
     assert!(jpg.header("last-modified").is_some());
     assert!(jpg.header("cache-control").unwrap().contains("max-age"));
-    let again = server.request("GET", &format!("{base}/2/2/1.jpg"), &[("If-None-Match", &etag)], b"");
+    let again = server.request(
+        "GET",
+        &format!("{base}/2/2/1.jpg"),
+        &[("If-None-Match", &etag)],
+        b"",
+    );
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     let head = server.request("HEAD", &format!("{base}/2/2/1.jpg"), &[], b"");
@@ -86,12 +127,24 @@ fn tile_errors_are_json() {
     let server = photos("srv-tile-errors", SettingsLayer::default());
     server.wait_ready("album/sea.png", 20);
     let base = format!("/api/images/{}/tiles", encode("album/sea.png"));
-    server.get(&format!("{base}/2/9/0.jpg")).assert_error(404, "tile_out_of_range");
-    server.get(&format!("{base}/3/0/0.jpg")).assert_error(404, "tile_out_of_range");
-    server.get(&format!("{base}/x/0/0.jpg")).assert_error(400, "bad_request");
-    server.get(&format!("{base}/0/0/0.gif")).assert_error(400, "bad_request");
-    server.get("/api/images/missing.png/tiles/0/0/0.jpg").assert_error(404, "not_found");
-    server.get("/api/images/..%2F..%2Fetc%2Fpasswd/meta").assert_error(400, "bad_request");
+    server
+        .get(&format!("{base}/2/9/0.jpg"))
+        .assert_error(404, "tile_out_of_range");
+    server
+        .get(&format!("{base}/3/0/0.jpg"))
+        .assert_error(404, "tile_out_of_range");
+    server
+        .get(&format!("{base}/x/0/0.jpg"))
+        .assert_error(400, "bad_request");
+    server
+        .get(&format!("{base}/0/0/0.gif"))
+        .assert_error(400, "bad_request");
+    server
+        .get("/api/images/missing.png/tiles/0/0/0.jpg")
+        .assert_error(404, "not_found");
+    server
+        .get("/api/images/..%2F..%2Fetc%2Fpasswd/meta")
+        .assert_error(400, "bad_request");
 }
 
 #[test]
@@ -103,7 +156,9 @@ fn framework_rejections_are_json() {
     let long = format!("/api/images/{}/meta", "a".repeat(10_000));
     server.get(&long).assert_error(414, "uri_too_long");
     let big = "b".repeat(40_000);
-    server.request("GET", "/healthz", &[("X-Big", &big)], b"").assert_error(431, "headers_too_large");
+    server
+        .request("GET", "/healthz", &[("X-Big", &big)], b"")
+        .assert_error(431, "headers_too_large");
     assert_eq!(server.json("/healthz")["status"], "ok");
     assert_eq!(server.json("/readyz")["status"], "ready");
     assert!(server.get("/").text().contains("<html"));
@@ -122,8 +177,14 @@ fn cache_hits_and_one_render_for_concurrent_requests() {
         let handles: Vec<_> = (0..16).map(|_| s.spawn(|| server.get(&path))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(responses.iter().all(|r| r.status == 200 && r.body == responses[0].body));
-    assert_eq!(server.metric("gigatile_renders_total"), renders + 1.0, "16 requests, one render");
+    assert!(responses
+        .iter()
+        .all(|r| r.status == 200 && r.body == responses[0].body));
+    assert_eq!(
+        server.metric("gigatile_renders_total"),
+        renders + 1.0,
+        "16 requests, one render"
+    );
     let hits = server.metric("gigatile_tile_cache_hits_total");
     server.get(&path);
     assert_eq!(server.metric("gigatile_tile_cache_hits_total"), hits + 1.0);
@@ -144,7 +205,10 @@ fn a_replaced_file_serves_new_tiles() {
         if now.status == 200 && now.header("etag") != before.header("etag") {
             break;
         }
-        assert!(std::time::Instant::now() < until, "the replaced file was never served");
+        assert!(
+            std::time::Instant::now() < until,
+            "the replaced file was never served"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -153,7 +217,14 @@ fn a_replaced_file_serves_new_tiles() {
 fn uploads_from_loopback_without_a_token() {
     let server = photos("srv-upload", SettingsLayer::default());
     let png = gigatile::codec::png::encode(&photo(400, 300, PixelLayout::Rgba)).unwrap();
-    let (ctype, body) = multipart("../../holiday.png", &png, &[("copyright_text", "© Me"), ("copyright_link", "https://example.org")]);
+    let (ctype, body) = multipart(
+        "../../holiday.png",
+        &png,
+        &[
+            ("copyright_text", "© Me"),
+            ("copyright_link", "https://example.org"),
+        ],
+    );
     let r = server.request("POST", "/api/upload", &[("Content-Type", &ctype)], &body);
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -164,7 +235,12 @@ fn uploads_from_loopback_without_a_token() {
     assert_eq!(meta["copyright_link"], "https://example.org");
     // Corrupt, empty and wrongly typed uploads leave nothing behind.
     for (name, data, status, code) in [
-        ("bad.png", b"\x89PNG\r\n\x1a\ngarbage".to_vec(), 415, "corrupt_image"),
+        (
+            "bad.png",
+            b"\x89PNG\r\n\x1a\ngarbage".to_vec(),
+            415,
+            "corrupt_image",
+        ),
         ("notes.txt", b"hello".to_vec(), 415, "unsupported_image"),
     ] {
         let (ctype, body) = multipart(name, &data, &[]);
@@ -172,8 +248,17 @@ fn uploads_from_loopback_without_a_token() {
         r.assert_error(status, code);
     }
     let (ctype, body) = multipart("x.png", &png, &[("copyright_link", "javascript:alert(1)")]);
-    server.request("POST", "/api/upload", &[("Content-Type", &ctype)], &body).assert_error(400, "bad_request");
-    server.request("POST", "/api/upload", &[("Content-Type", "text/plain")], b"x").assert_error(400, "bad_request");
+    server
+        .request("POST", "/api/upload", &[("Content-Type", &ctype)], &body)
+        .assert_error(400, "bad_request");
+    server
+        .request(
+            "POST",
+            "/api/upload",
+            &[("Content-Type", "text/plain")],
+            b"x",
+        )
+        .assert_error(400, "bad_request");
     let uploads: Vec<_> = std::fs::read_dir(server.path("uploads"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -183,11 +268,17 @@ fn uploads_from_loopback_without_a_token() {
     let incoming = server.path("uploads/.incoming");
     assert!(std::fs::read_dir(incoming).map_or(true, |d| d.count() == 0));
     // Delete: uploads only.
-    server.request("DELETE", "/api/images/small.jpg", &[], b"").assert_error(403, "not_uploaded");
+    server
+        .request("DELETE", "/api/images/small.jpg", &[], b"")
+        .assert_error(403, "not_uploaded");
     let r = server.request("DELETE", &format!("/api/images/{}", encode(&id)), &[], b"");
     assert_eq!(r.status, 204, "{}", r.text());
-    server.get(&format!("/api/images/{}/meta", encode(&id))).assert_error(404, "not_found");
-    server.request("DELETE", "/api/images/nope.png", &[], b"").assert_error(404, "not_found");
+    server
+        .get(&format!("/api/images/{}/meta", encode(&id)))
+        .assert_error(404, "not_found");
+    server
+        .request("DELETE", "/api/images/nope.png", &[], b"")
+        .assert_error(404, "not_found");
 }
 
 #[test]
@@ -200,7 +291,9 @@ fn uploads_beyond_the_limit_get_413() {
     let png = gigatile::codec::png::encode(&photo(300, 300, PixelLayout::Rgb)).unwrap();
     assert!(png.len() > 10 * 1024);
     let (ctype, body) = multipart("big.png", &png, &[]);
-    server.request("POST", "/api/upload", &[("Content-Type", &ctype)], &body).assert_error(413, "too_large");
+    server
+        .request("POST", "/api/upload", &[("Content-Type", &ctype)], &body)
+        .assert_error(413, "too_large");
 }
 
 #[test]
@@ -224,7 +317,9 @@ fn uploads_with_a_token() {
     assert_eq!(post(Some("Bearer s3cret")).status, 201);
     // Concurrent uploads each get their own file.
     let statuses: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| post(Some("Bearer s3cret")).status)).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| post(Some("Bearer s3cret")).status))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(statuses, [201; 4]);
@@ -251,7 +346,11 @@ fn a_slow_client_is_cut_off_while_others_are_served() {
         }
     });
     for _ in 0..5 {
-        assert_eq!(server.get("/healthz").status, 200, "others are served meanwhile");
+        assert_eq!(
+            server.get("/healthz").status,
+            200,
+            "others are served meanwhile"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut slow = slow;
@@ -259,9 +358,16 @@ fn a_slow_client_is_cut_off_while_others_are_served() {
     let mut buf = [0u8; 512];
     match std::io::Read::read(&mut slow, &mut buf) {
         Ok(0) | Err(_) => {}
-        Ok(n) => assert!(!String::from_utf8_lossy(&buf[..n]).contains(" 200 "), "the slow request was served"),
+        Ok(n) => assert!(
+            !String::from_utf8_lossy(&buf[..n]).contains(" 200 "),
+            "the slow request was served"
+        ),
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "cut off after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
     let _ = slow.shutdown(std::net::Shutdown::Both);
     writer.join().unwrap();
 }
@@ -276,7 +382,11 @@ fn shutdown_lets_in_flight_requests_finish() {
         let path = path.clone();
         move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut s, &mut out).unwrap();
             String::from_utf8_lossy(&out[..12.min(out.len())]).into_owned()
@@ -285,7 +395,10 @@ fn shutdown_lets_in_flight_requests_finish() {
     std::thread::sleep(Duration::from_millis(5));
     server.stop();
     assert_eq!(in_flight.join().unwrap(), "HTTP/1.1 200");
-    assert!(std::net::TcpStream::connect(addr).is_err(), "the port is closed after shutdown");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the port is closed after shutdown"
+    );
 }
 
 #[test]
@@ -295,17 +408,36 @@ fn cors_follows_allowed_origin() {
         ..SettingsLayer::default()
     };
     let server = photos("srv-cors", layer);
-    let ok = server.request("GET", "/api/images", &[("Origin", "https://app.example")], b"");
-    assert_eq!(ok.header("access-control-allow-origin"), Some("https://app.example"));
+    let ok = server.request(
+        "GET",
+        "/api/images",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     assert!(ok.header("vary").is_some_and(|v| v.contains("Origin")));
-    let other = server.request("GET", "/api/images", &[("Origin", "https://evil.example")], b"");
+    let other = server.request(
+        "GET",
+        "/api/images",
+        &[("Origin", "https://evil.example")],
+        b"",
+    );
     assert_eq!(other.header("access-control-allow-origin"), None);
     let preflight = server.request(
         "OPTIONS",
         "/api/upload",
-        &[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")],
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
         b"",
     );
     assert_eq!(preflight.status, 204);
-    assert!(preflight.header("access-control-allow-headers").unwrap().contains("authorization"));
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
 }

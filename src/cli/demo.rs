@@ -11,8 +11,8 @@ use gigatile::config::SettingsLayer;
 use gigatile::demo::DemoScene;
 use gigatile::pyramid::build::{build_pyramid, Progress};
 
-use super::serve::{self, ServeArgs};
 use super::progress;
+use super::serve::{self, ServeArgs};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

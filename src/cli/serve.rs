@@ -46,7 +46,10 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        eprintln!("gigatile: serving {} on http://{address}/", settings.data_dir.display());
+        eprintln!(
+            "gigatile: serving {} on http://{address}/",
+            settings.data_dir.display()
+        );
         gigatile::server::run(settings, listener, shutdown_signal())
             .await
             .context("the server stopped with an error")

@@ -11,7 +11,11 @@ use super::{ApiError, Peer};
 use crate::config::Settings;
 
 /// Checks that the request may change the catalogue.
-pub fn authorize(settings: &Settings, headers: &HeaderMap, peer: Option<Peer>) -> Result<(), ApiError> {
+pub fn authorize(
+    settings: &Settings,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+) -> Result<(), ApiError> {
     match &settings.upload_token {
         Some(token) => {
             let presented = headers

@@ -73,9 +73,14 @@ impl IntoResponse for ApiError {
         .unwrap_or_else(|_| r#"{"error":"internal error","code":"internal"}"#.to_string());
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
@@ -92,7 +97,9 @@ impl From<TileError> for ApiError {
     fn from(e: TileError) -> ApiError {
         match e {
             TileError::NotFound => ApiError::not_found("no such image"),
-            TileError::OutOfRange(m) => ApiError::new(StatusCode::NOT_FOUND, "tile_out_of_range", m),
+            TileError::OutOfRange(m) => {
+                ApiError::new(StatusCode::NOT_FOUND, "tile_out_of_range", m)
+            }
             TileError::NotReady => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
@@ -108,7 +115,11 @@ impl From<TileError> for ApiError {
             }
             TileError::Render(reason) => {
                 tracing::error!(%reason, "render failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render_failed", "the tile could not be rendered")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "render_failed",
+                    "the tile could not be rendered",
+                )
             }
         }
     }
@@ -118,9 +129,21 @@ impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> ApiError {
         use crate::Error as E;
         match e {
-            E::Corrupt(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "corrupt_image", format!("corrupt image: {m}")),
-            E::Unsupported(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image", format!("unsupported image: {m}")),
-            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("too large: {m}")),
+            E::Corrupt(m) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "corrupt_image",
+                format!("corrupt image: {m}"),
+            ),
+            E::Unsupported(m) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image",
+                format!("unsupported image: {m}"),
+            ),
+            E::TooLarge(m) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("too large: {m}"),
+            ),
             E::OutOfRange(m) => ApiError::new(StatusCode::NOT_FOUND, "out_of_range", m),
             E::NotFound => ApiError::not_found("no such image"),
             E::Cancelled => ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE),

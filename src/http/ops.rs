@@ -20,37 +20,114 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: the catalogue is loaded and the server is not shutting down.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.stopping.load(Ordering::Relaxed) {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down")
-            .into_response();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .into_response();
     }
-    Json(serde_json::json!({ "status": "ready", "images": state.catalog.list().len() })).into_response()
+    Json(serde_json::json!({ "status": "ready", "images": state.catalog.list().len() }))
+        .into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     let mut out = Exposition::default();
-    out.counter("gigatile_tile_requests_total", "Tile requests received.", &m.tile_requests);
-    out.counter("gigatile_tile_cache_hits_total", "Tiles answered from the cache.", &m.cache_hits);
-    out.counter("gigatile_renders_total", "Tiles rendered for requests.", &m.renders);
-    out.counter("gigatile_passthrough_total", "Renders answered with a stored tile's bytes.", &m.passthrough);
-    out.counter("gigatile_warmup_renders_total", "Tiles rendered by warm-up.", &m.warmup_renders);
-    out.counter("gigatile_render_errors_total", "Renders that failed.", &m.render_errors);
-    out.counter("gigatile_not_ready_total", "Tile requests answered 503 while a level was building.", &m.not_ready);
-    out.counter("gigatile_overloaded_total", "Renders refused because the queue was full or late.", &m.overloaded);
+    out.counter(
+        "gigatile_tile_requests_total",
+        "Tile requests received.",
+        &m.tile_requests,
+    );
+    out.counter(
+        "gigatile_tile_cache_hits_total",
+        "Tiles answered from the cache.",
+        &m.cache_hits,
+    );
+    out.counter(
+        "gigatile_renders_total",
+        "Tiles rendered for requests.",
+        &m.renders,
+    );
+    out.counter(
+        "gigatile_passthrough_total",
+        "Renders answered with a stored tile's bytes.",
+        &m.passthrough,
+    );
+    out.counter(
+        "gigatile_warmup_renders_total",
+        "Tiles rendered by warm-up.",
+        &m.warmup_renders,
+    );
+    out.counter(
+        "gigatile_render_errors_total",
+        "Renders that failed.",
+        &m.render_errors,
+    );
+    out.counter(
+        "gigatile_not_ready_total",
+        "Tile requests answered 503 while a level was building.",
+        &m.not_ready,
+    );
+    out.counter(
+        "gigatile_overloaded_total",
+        "Renders refused because the queue was full or late.",
+        &m.overloaded,
+    );
     out.counter("gigatile_uploads_total", "Uploads accepted.", &m.uploads);
     let cache = state.tiles.cache().stats();
-    out.metric("gigatile_cache_bytes", "gauge", "Bytes held by the tile cache.", cache.bytes);
-    out.metric("gigatile_cache_entries", "gauge", "Tiles held by the tile cache.", cache.entries);
-    out.metric("gigatile_cache_evictions_total", "counter", "Tiles evicted from the cache.", cache.evictions);
+    out.metric(
+        "gigatile_cache_bytes",
+        "gauge",
+        "Bytes held by the tile cache.",
+        cache.bytes,
+    );
+    out.metric(
+        "gigatile_cache_entries",
+        "gauge",
+        "Tiles held by the tile cache.",
+        cache.entries,
+    );
+    out.metric(
+        "gigatile_cache_evictions_total",
+        "counter",
+        "Tiles evicted from the cache.",
+        cache.evictions,
+    );
     let pool = state.tiles.pool().stats();
-    out.metric("gigatile_render_queue", "gauge", "Renders waiting for a thread.", pool.queued);
-    out.metric("gigatile_render_running", "gauge", "Renders running.", pool.running);
+    out.metric(
+        "gigatile_render_queue",
+        "gauge",
+        "Renders waiting for a thread.",
+        pool.queued,
+    );
+    out.metric(
+        "gigatile_render_running",
+        "gauge",
+        "Renders running.",
+        pool.running,
+    );
     let images = state.catalog.list();
     let count = |f: fn(&ImageStatus) -> bool| images.iter().filter(|e| f(&e.status)).count();
-    out.metric("gigatile_images_ready", "gauge", "Images ready.", count(|s| matches!(s, ImageStatus::Ready)));
-    out.metric("gigatile_images_building", "gauge", "Images whose pyramid is being built.", count(|s| matches!(s, ImageStatus::Building { .. })));
-    out.metric("gigatile_images_failed", "gauge", "Images that cannot be served.", count(|s| matches!(s, ImageStatus::Failed { .. })));
+    out.metric(
+        "gigatile_images_ready",
+        "gauge",
+        "Images ready.",
+        count(|s| matches!(s, ImageStatus::Ready)),
+    );
+    out.metric(
+        "gigatile_images_building",
+        "gauge",
+        "Images whose pyramid is being built.",
+        count(|s| matches!(s, ImageStatus::Building { .. })),
+    );
+    out.metric(
+        "gigatile_images_failed",
+        "gauge",
+        "Images that cannot be served.",
+        count(|s| matches!(s, ImageStatus::Failed { .. })),
+    );
     let mut response = out.finish().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

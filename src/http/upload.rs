@@ -67,7 +67,8 @@ pub async fn upload(
             _ => drain(field).await?,
         }
     }
-    let mut incoming = received.ok_or_else(|| ApiError::bad_request("the form has no `file` field"))?;
+    let mut incoming =
+        received.ok_or_else(|| ApiError::bad_request("the form has no `file` field"))?;
     let catalog = state.catalog.clone();
     let path = incoming.path.clone();
     let name = meta.original_filename.clone();
@@ -136,7 +137,9 @@ async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Incoming, Api
 async fn text_field(field: Field<'_>) -> Result<Option<String>, ApiError> {
     let text = field.text().await.map_err(multipart_error)?;
     if text.len() > MAX_TEXT_FIELD {
-        return Err(ApiError::bad_request("a text field is longer than 2048 bytes"));
+        return Err(ApiError::bad_request(
+            "a text field is longer than 2048 bytes",
+        ));
     }
     let text = text.trim();
     Ok((!text.is_empty()).then(|| text.to_string()))

@@ -66,7 +66,9 @@ pub fn parse_image_path(path: &str) -> Result<ImagePath, ParseError> {
 
 fn parse_number(s: &str, what: &str) -> Result<u32, ParseError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
-        return Err(ParseError::new(format!("{what} must be a whole number, not {s:?}")));
+        return Err(ParseError::new(format!(
+            "{what} must be a whole number, not {s:?}"
+        )));
     }
     s.parse()
         .map_err(|_| ParseError::new(format!("{what} must be a whole number")))
@@ -74,7 +76,9 @@ fn parse_number(s: &str, what: &str) -> Result<u32, ParseError> {
 
 fn parse_format(ext: &str) -> Result<OutputFormat, ParseError> {
     OutputFormat::from_extension(ext).ok_or_else(|| {
-        ParseError::new(format!("unknown tile format {ext:?}: use jpg, jpeg, png or webp"))
+        ParseError::new(format!(
+            "unknown tile format {ext:?}: use jpg, jpeg, png or webp"
+        ))
     })
 }
 
@@ -137,8 +141,14 @@ mod tests {
 
     #[test]
     fn ids_are_parsed_anchored_at_the_right() {
-        assert_eq!(parse_image_path("a.tif").unwrap(), ImagePath::Image("a.tif".into()));
-        assert_eq!(parse_image_path("x/y/a.tif/meta").unwrap(), ImagePath::Meta("x/y/a.tif".into()));
+        assert_eq!(
+            parse_image_path("a.tif").unwrap(),
+            ImagePath::Image("a.tif".into())
+        );
+        assert_eq!(
+            parse_image_path("x/y/a.tif/meta").unwrap(),
+            ImagePath::Meta("x/y/a.tif".into())
+        );
         let ImagePath::Tile(id, t) = parse_image_path("tiles/tiles/0/0/0").unwrap() else {
             panic!("a tile")
         };
@@ -147,7 +157,10 @@ mod tests {
         let ImagePath::Tile(id, t) = parse_image_path("a/b.jpg/tiles/12/3/4.webp").unwrap() else {
             panic!("a tile")
         };
-        assert_eq!((id.as_str(), t.z, t.x, t.y, t.format), ("a/b.jpg", 12, 3, 4, Some(OutputFormat::Webp)));
+        assert_eq!(
+            (id.as_str(), t.z, t.x, t.y, t.format),
+            ("a/b.jpg", 12, 3, 4, Some(OutputFormat::Webp))
+        );
     }
 
     #[test]
@@ -174,8 +187,16 @@ mod tests {
         assert_eq!(level_of_zoom(&g, 2), Some(Level(0)));
         assert_eq!(level_of_zoom(&g, 3), None);
         assert_eq!(zoom_of_level(&g, Level(1)), 1);
-        let t = TileAddress { z: 2, x: 3, y: 2, format: None };
-        assert_eq!(tile_region(&g, &t), Some((Level(0), Rect::new(768, 512, 232, 88))));
+        let t = TileAddress {
+            z: 2,
+            x: 3,
+            y: 2,
+            format: None,
+        };
+        assert_eq!(
+            tile_region(&g, &t),
+            Some((Level(0), Rect::new(768, 512, 232, 88)))
+        );
         assert_eq!(tile_region(&g, &TileAddress { x: 4, ..t }), None);
     }
 }

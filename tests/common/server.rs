@@ -24,13 +24,11 @@ impl TestServer {
     pub fn start(name: &str, layer: SettingsLayer, fill: impl FnOnce(&TempDir)) -> TestServer {
         let data = TempDir::new(name);
         fill(&data);
-        let settings = Settings::resolve(
-            SettingsLayer {
-                data_dir: Some(data.0.clone()),
-                warmup_levels: Some(layer.warmup_levels.unwrap_or(0)),
-                ..layer
-            },
-        )
+        let settings = Settings::resolve(SettingsLayer {
+            data_dir: Some(data.0.clone()),
+            warmup_levels: Some(layer.warmup_levels.unwrap_or(0)),
+            ..layer
+        })
         .unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -64,10 +62,21 @@ impl TestServer {
     }
 
     /// Sends a request and reads the whole response.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -99,13 +108,22 @@ impl TestServer {
             if r.status == 200 && r.json()["status"] == "ready" {
                 return r.json();
             }
-            assert!(Instant::now() < until, "{id} not ready: {} {}", r.status, r.text());
+            assert!(
+                Instant::now() < until,
+                "{id} not ready: {} {}",
+                r.status,
+                r.text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Polls until `check` holds for the image list (or panics after `secs`).
-    pub fn wait_list(&self, secs: u64, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_list(
+        &self,
+        secs: u64,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let until = Instant::now() + Duration::from_secs(secs);
         loop {
             let list = self.json("/api/images");
@@ -147,7 +165,9 @@ impl Drop for TestServer {
 pub fn encode(id: &str) -> String {
     id.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -171,17 +191,30 @@ impl Response {
             .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(&raw)));
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let mut lines = head.lines();
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         let mut body = raw[split + 4..].to_vec();
-        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
         if chunked && !head_only {
             body = dechunk(&body);
         }
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -203,19 +236,28 @@ impl Response {
     /// Asserts an error response: the status, a JSON body with `code`, and no server path.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{}",
+            self.text()
+        );
         let body = self.json();
         assert_eq!(body["code"], code, "{body}");
         assert!(body["error"].is_string(), "{body}");
-        assert!(!self.text().contains("/tmp/"), "a server path leaked: {}", self.text());
+        assert!(
+            !self.text().contains("/tmp/"),
+            "a server path leaked: {}",
+            self.text()
+        );
     }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16).unwrap();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             break;
         }
