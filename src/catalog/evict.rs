@@ -88,6 +88,11 @@ pub(super) fn stems_of_id(dir: &Path, id: &str) -> io::Result<Vec<String>> {
 /// [ID]`): every derived file, or those of one image id (all its versions). Temporary files of
 /// running builds are left to their builds. Returns the bytes freed; a missing folder frees 0.
 pub fn purge_dir(pyramid_dir: &Path, id: Option<&str>) -> crate::Result<u64> {
+    Ok(remove_derived(pyramid_dir, id)?)
+}
+
+/// What [`purge_dir`] does, as I/O.
+pub(super) fn remove_derived(pyramid_dir: &Path, id: Option<&str>) -> io::Result<u64> {
     if !pyramid_dir.exists() {
         return Ok(0);
     }
@@ -95,10 +100,7 @@ pub fn purge_dir(pyramid_dir: &Path, id: Option<&str>) -> crate::Result<u64> {
         Some(id) => stems_of_id(pyramid_dir, id)?,
         None => groups(pyramid_dir)?.into_keys().collect(),
     };
-    Ok(remove_groups(
-        pyramid_dir,
-        stems.iter().map(String::as_str),
-    )?)
+    remove_groups(pyramid_dir, stems.iter().map(String::as_str))
 }
 
 /// How a group that belongs to a current image version is used.

@@ -508,7 +508,7 @@ impl Inner {
                 status,
                 ready_level,
                 meta,
-                uploaded: scan::is_upload(&f.id),
+                uploaded: self.is_upload(f),
             },
             pyramid,
             derived,
@@ -516,6 +516,12 @@ impl Inner {
             queued: false,
             last_used: Instant::now(),
         }
+    }
+
+    /// Whether a file was uploaded through the API, so `delete` may remove it: its id is in
+    /// `uploads/` and it is the file itself, not a symlink to a user's file.
+    fn is_upload(&self, f: &Found) -> bool {
+        scan::is_upload(&f.id) && f.path == self.rules.root.join(&f.id)
     }
 
     /// Adds or replaces a record (cancelling the old one's build) and queues its build. A file

@@ -109,9 +109,7 @@ impl Inner {
                 Some(record) if !record.entry.uploaded => return Err(DeleteError::NotUploaded),
                 Some(_) => {}
             }
-            let Some(mut record) = records.remove(id) else {
-                return Err(DeleteError::NotFound);
-            };
+            let mut record = records.remove(id).ok_or(DeleteError::NotFound)?;
             record.cancel_build();
             self.bump();
             record.entry.path
@@ -122,10 +120,7 @@ impl Inner {
             _ => {}
         }
         sidecar::remove(&self.meta_dir, id)?;
-        evict::purge_dir(self.store.dir(), Some(id)).map_err(|e| match e {
-            Error::Io(e) => DeleteError::Io(e),
-            other => DeleteError::Io(std::io::Error::other(other.to_string())),
-        })?;
+        evict::remove_derived(self.store.dir(), Some(id))?;
         Ok(())
     }
 }
