@@ -247,8 +247,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Catalog {
-    /// Creates the folders, removes stale build temps, scans DATA_DIR synchronously (headers
-    /// only), then starts the watch thread and the build workers.
+    /// Creates the folders, removes stale build temps, starts the filesystem watcher, scans
+    /// DATA_DIR synchronously (headers only), then starts the build workers and the watch
+    /// thread (which also rescans every `rescan_interval`).
     pub fn start(config: CatalogConfig) -> Result<Catalog> {
         std::fs::create_dir_all(config.data_dir.join(UPLOADS).join(".incoming"))?;
         std::fs::create_dir_all(&config.pyramid_dir)?;
@@ -276,6 +277,8 @@ impl Catalog {
             threads: Mutex::default(),
             stopping: AtomicBool::new(false),
         });
+        // Watch before the first scan, so nothing added meanwhile is missed.
+        *lock(&inner.watcher) = watch::start_watcher(inner.rules.clone(), inner.wake.clone());
         inner.rescan(false);
         inner.evict();
         let mut threads = Vec::with_capacity(workers + 1);
@@ -290,7 +293,6 @@ impl Catalog {
             watch::run(&watcher, &wake_rx)
         })?);
         *lock(&inner.threads) = threads;
-        *lock(&inner.watcher) = watch::start_watcher(inner.rules.clone(), inner.wake.clone());
         Ok(Catalog { inner })
     }
 
