@@ -224,6 +224,8 @@ fn uploads_are_validated_stored_and_deletable() {
     let dir = TempDir::new("cat-upload");
     let data = dir.path("data");
     png(&data.join("user.png"), 64, 64);
+    std::fs::create_dir_all(data.join("uploads")).unwrap();
+    std::os::unix::fs::symlink(data.join("user.png"), data.join("uploads/link.png")).unwrap();
     let catalog = Catalog::start(config(&data)).unwrap();
     let incoming = data.join("uploads/.incoming");
     let uploads_now = || names(&data.join("uploads"));
@@ -237,7 +239,7 @@ fn uploads_are_validated_stored_and_deletable() {
     corrupt_png(&bad);
     assert!(catalog.add_upload(&bad, ImageMeta::default()).is_err());
     assert!(!text.exists() && !bad.exists());
-    assert_eq!(uploads_now(), [".incoming"]);
+    assert_eq!(uploads_now(), [".incoming", "link.png"]);
 
     // Accepted: stored under a generated name with the detected extension, meta kept.
     let good = incoming.join("t3");
@@ -260,10 +262,14 @@ fn uploads_are_validated_stored_and_deletable() {
     assert!(!names(&pyramid_dir(&data)).is_empty());
 
     // Delete: refused for users' files, removes the upload and everything derived from it.
-    assert!(matches!(
-        catalog.delete("user.png"),
-        Err(DeleteError::NotUploaded)
-    ));
+    // A symlink in uploads/ to a user's file is not an upload.
+    for user_file in ["user.png", "uploads/link.png"] {
+        let refused = catalog.delete(user_file);
+        assert!(
+            matches!(refused, Err(DeleteError::NotUploaded)),
+            "{refused:?}"
+        );
+    }
     assert!(matches!(
         catalog.delete("uploads/nope.jpg"),
         Err(DeleteError::NotFound)
@@ -278,7 +284,7 @@ fn uploads_are_validated_stored_and_deletable() {
         before - 2,
         "pyramid and marker removed"
     );
-    assert_eq!(uploads_now(), [".incoming"]);
+    assert_eq!(uploads_now(), [".incoming", "link.png"]);
     assert!(user_file_intact(&data.join("user.png")));
     catalog.shutdown();
 }

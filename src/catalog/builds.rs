@@ -9,14 +9,18 @@
 //! build is caught and reported as a failure, so a worker thread never dies.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
+use crate::error::{Error, Result};
+use crate::geometry::Level;
 use crate::pyramid::build::Progress;
 use crate::pyramid::levels::Pyramid;
 use crate::pyramid::store::SourceVersion;
 
-use super::{lock, Inner};
+use super::{evict, lock, ImageStatus, Inner};
 
 /// One image version to build.
 #[derive(Debug, Clone)]
@@ -109,4 +113,75 @@ fn build(inner: &Inner, job: &Job, slot: &BuildSlot) {
     }))
     .unwrap_or_else(|_| Err(crate::Error::corrupt("the image could not be decoded")));
     inner.finish_build(job, slot, result);
+}
+
+impl Inner {
+    /// Claims a queued job: `None` when the image or version is no longer wanted.
+    pub(super) fn start_build(&self, job: &Job) -> Option<BuildSlot> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut records = lock(&self.records);
+        let record = records.get_mut(&job.id)?;
+        if record.entry.version != job.version || !record.queued || record.build.is_some() {
+            return None;
+        }
+        record.queued = false;
+        let slot = BuildSlot {
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: crate::pyramid::build::Progress::new(),
+        };
+        record.build = Some(slot.clone());
+        Some(slot)
+    }
+
+    pub(super) fn find_path(&self, id: &str) -> Option<PathBuf> {
+        lock(&self.records).get(id).map(|r| r.entry.path.clone())
+    }
+
+    pub(super) fn preview_ready(&self, id: &str, slot: &BuildSlot, preview: Pyramid) {
+        let mut records = lock(&self.records);
+        if let Some(record) = records.get_mut(id).filter(|r| r.owns(slot)) {
+            record.entry.ready_level = preview.finest_level();
+            record.pyramid = Some(preview);
+            self.bump();
+        }
+    }
+
+    /// Applies a build's outcome if the build is still the one wanted; otherwise removes what
+    /// it left, unless the image still wants that version (purge queued it again).
+    pub(super) fn finish_build(&self, job: &Job, slot: &BuildSlot, result: Result<Pyramid>) {
+        let mut records = lock(&self.records);
+        match records.get_mut(&job.id) {
+            Some(record) if record.owns(slot) => {
+                record.build = None;
+                match result {
+                    Ok(pyramid) => {
+                        tracing::info!(id = %job.id, "pyramid built");
+                        record.entry.status = ImageStatus::Ready;
+                        record.entry.ready_level = Some(Level(0));
+                        record.pyramid = Some(pyramid);
+                        record.last_used = Instant::now();
+                    }
+                    Err(Error::Cancelled) => {}
+                    Err(e) => {
+                        tracing::warn!(id = %job.id, error = %e, "pyramid build failed");
+                        record.entry.status = ImageStatus::Failed {
+                            reason: e.to_string(),
+                        };
+                        record.entry.ready_level = None;
+                        record.pyramid = None;
+                    }
+                }
+                self.bump();
+            }
+            Some(record) if record.entry.version == job.version => {}
+            _ => {
+                let stem = self.store.stem(&job.id, job.version);
+                if let Err(e) = evict::remove_groups(self.store.dir(), [stem.as_str()]) {
+                    tracing::warn!(id = %job.id, error = %e, "stale pyramid not removed");
+                }
+            }
+        }
+    }
 }

@@ -14,6 +14,8 @@ use std::io;
 use std::path::Path;
 use std::time::Instant;
 
+use super::{lock, Inner, IN_USE_GRACE};
+
 /// The extension of the marker file naming a group's image id.
 const MARKER: &str = "id";
 
@@ -86,6 +88,11 @@ pub(super) fn stems_of_id(dir: &Path, id: &str) -> io::Result<Vec<String>> {
 /// [ID]`): every derived file, or those of one image id (all its versions). Temporary files of
 /// running builds are left to their builds. Returns the bytes freed; a missing folder frees 0.
 pub fn purge_dir(pyramid_dir: &Path, id: Option<&str>) -> crate::Result<u64> {
+    Ok(remove_derived(pyramid_dir, id)?)
+}
+
+/// What [`purge_dir`] does, as I/O.
+pub(super) fn remove_derived(pyramid_dir: &Path, id: Option<&str>) -> io::Result<u64> {
     if !pyramid_dir.exists() {
         return Ok(0);
     }
@@ -93,10 +100,7 @@ pub fn purge_dir(pyramid_dir: &Path, id: Option<&str>) -> crate::Result<u64> {
         Some(id) => stems_of_id(pyramid_dir, id)?,
         None => groups(pyramid_dir)?.into_keys().collect(),
     };
-    Ok(remove_groups(
-        pyramid_dir,
-        stems.iter().map(String::as_str),
-    )?)
+    remove_groups(pyramid_dir, stems.iter().map(String::as_str))
 }
 
 /// How a group that belongs to a current image version is used.
@@ -141,6 +145,52 @@ pub(super) fn plan(
         victims.push(stem.clone());
     }
     victims
+}
+
+impl Inner {
+    /// Brings the pyramid folder under its budget (see `evict`).
+    pub(super) fn evict(&self) {
+        let budget = self.config.pyramid_max_bytes;
+        if budget == 0 {
+            return;
+        }
+        let mut records = lock(&self.records);
+        let dir = self.store.dir();
+        let groups = match groups(dir) {
+            Ok(groups) => groups,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "pyramid folder unreadable");
+                return;
+            }
+        };
+        let mut owners = HashMap::new();
+        let mut live = HashMap::new();
+        for record in records.values().filter(|r| r.derived) {
+            let stem = self.store.stem(&record.entry.id, record.entry.version);
+            let in_use = record.build.is_some() || record.last_used.elapsed() < IN_USE_GRACE;
+            let usage = Use {
+                last_used: record.last_used,
+                in_use,
+            };
+            live.insert(stem.clone(), usage);
+            owners.insert(stem, record.entry.id.clone());
+        }
+        let victims = plan(&groups, &live, budget);
+        if victims.is_empty() {
+            return;
+        }
+        for stem in &victims {
+            if let Some(record) = owners.get(stem).and_then(|id| records.get_mut(id)) {
+                tracing::info!(id = %record.entry.id, "pyramid evicted");
+                record.reset();
+            }
+        }
+        match remove_groups(dir, victims.iter().map(String::as_str)) {
+            Ok(freed) => tracing::info!(freed, "pyramids evicted to fit PYRAMID_MAX_BYTES"),
+            Err(e) => tracing::warn!(error = %e, "eviction incomplete"),
+        }
+        self.bump();
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! - `watch`: the notify watcher and the periodic rescan (one thread);
 //! - `builds`: the bounded build queue and its workers;
 //! - `sidecar`: per-image metadata files;
-//! - `evict`: derived files, purge and the `PYRAMID_MAX_BYTES` budget.
+//! - `evict`: derived files, purge and the `PYRAMID_MAX_BYTES` budget;
+//! - `uploads`: images added and deleted through the API.
 //!
 //! Choices, documented:
 //! - A new or changed file found after start is registered only once its size and mtime are
@@ -26,6 +27,7 @@ mod builds;
 mod evict;
 mod scan;
 mod sidecar;
+mod uploads;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -245,8 +247,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Catalog {
-    /// Creates the folders, removes stale build temps, scans DATA_DIR synchronously (headers
-    /// only), then starts the watch thread and the build workers.
+    /// Creates the folders, removes stale build temps, starts the filesystem watcher, scans
+    /// DATA_DIR synchronously (headers only), then starts the build workers and the watch
+    /// thread (which also rescans every `rescan_interval`).
     pub fn start(config: CatalogConfig) -> Result<Catalog> {
         std::fs::create_dir_all(config.data_dir.join(UPLOADS).join(".incoming"))?;
         std::fs::create_dir_all(&config.pyramid_dir)?;
@@ -274,6 +277,8 @@ impl Catalog {
             threads: Mutex::default(),
             stopping: AtomicBool::new(false),
         });
+        // Watch before the first scan, so nothing added meanwhile is missed.
+        *lock(&inner.watcher) = watch::start_watcher(inner.rules.clone(), inner.wake.clone());
         inner.rescan(false);
         inner.evict();
         let mut threads = Vec::with_capacity(workers + 1);
@@ -288,7 +293,6 @@ impl Catalog {
             watch::run(&watcher, &wake_rx)
         })?);
         *lock(&inner.threads) = threads;
-        *lock(&inner.watcher) = watch::start_watcher(inner.rules.clone(), inner.wake.clone());
         Ok(Catalog { inner })
     }
 
@@ -332,7 +336,7 @@ impl Catalog {
         let format = self
             .inner
             .validate_upload(temp_file)
-            .inspect_err(|_| remove_quietly(temp_file))?;
+            .inspect_err(|_| uploads::remove_quietly(temp_file))?;
         self.inner.store_upload(temp_file, format, meta)
     }
 
@@ -376,32 +380,6 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
     Ok(std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(work)?)
-}
-
-fn remove_quietly(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), error = %e, "could not remove a rejected upload");
-    }
-}
-
-/// The extension an upload of a format is stored with.
-fn extension(format: SourceFormat) -> &'static str {
-    match format {
-        SourceFormat::Tiff | SourceFormat::BigTiff => "tif",
-        SourceFormat::Jpeg => "jpg",
-        SourceFormat::Png => "png",
-        SourceFormat::Webp => "webp",
-    }
-}
-
-/// A fresh hexadecimal name for an upload (time-based, with a counter against collisions).
-fn upload_name() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:x}{counter:04x}")
 }
 
 impl Inner {
@@ -532,7 +510,7 @@ impl Inner {
                 status,
                 ready_level,
                 meta,
-                uploaded: scan::is_upload(&f.id),
+                uploaded: self.is_upload(f),
             },
             pyramid,
             derived,
@@ -540,6 +518,12 @@ impl Inner {
             queued: false,
             last_used: Instant::now(),
         }
+    }
+
+    /// Whether a file was uploaded through the API, so `delete` may remove it: its id is in
+    /// `uploads/` and it is the file itself, not a symlink to a user's file.
+    fn is_upload(&self, f: &Found) -> bool {
+        scan::is_upload(&f.id) && f.path == self.rules.root.join(&f.id)
     }
 
     /// Adds or replaces a record (cancelling the old one's build) and queues its build. A file
@@ -571,205 +555,6 @@ impl Inner {
                 pixels: u64::from(record.entry.width) * u64::from(record.entry.height),
             });
         }
-    }
-
-    /// Claims a queued job: `None` when the image or version is no longer wanted.
-    fn start_build(&self, job: &Job) -> Option<BuildSlot> {
-        if self.stopping.load(Ordering::SeqCst) {
-            return None;
-        }
-        let mut records = lock(&self.records);
-        let record = records.get_mut(&job.id)?;
-        if record.entry.version != job.version || !record.queued || record.build.is_some() {
-            return None;
-        }
-        record.queued = false;
-        let slot = BuildSlot {
-            cancel: Arc::new(AtomicBool::new(false)),
-            progress: crate::pyramid::build::Progress::new(),
-        };
-        record.build = Some(slot.clone());
-        Some(slot)
-    }
-
-    fn find_path(&self, id: &str) -> Option<PathBuf> {
-        lock(&self.records).get(id).map(|r| r.entry.path.clone())
-    }
-
-    fn preview_ready(&self, id: &str, slot: &BuildSlot, preview: Pyramid) {
-        let mut records = lock(&self.records);
-        if let Some(record) = records.get_mut(id).filter(|r| r.owns(slot)) {
-            record.entry.ready_level = preview.finest_level();
-            record.pyramid = Some(preview);
-            self.bump();
-        }
-    }
-
-    /// Applies a build's outcome if the build is still the one wanted; otherwise removes what
-    /// it left, unless the image still wants that version (purge queued it again).
-    fn finish_build(&self, job: &Job, slot: &BuildSlot, result: Result<Pyramid>) {
-        let mut records = lock(&self.records);
-        match records.get_mut(&job.id) {
-            Some(record) if record.owns(slot) => {
-                record.build = None;
-                match result {
-                    Ok(pyramid) => {
-                        tracing::info!(id = %job.id, "pyramid built");
-                        record.entry.status = ImageStatus::Ready;
-                        record.entry.ready_level = Some(Level(0));
-                        record.pyramid = Some(pyramid);
-                        record.last_used = Instant::now();
-                    }
-                    Err(Error::Cancelled) => {}
-                    Err(e) => {
-                        tracing::warn!(id = %job.id, error = %e, "pyramid build failed");
-                        record.entry.status = ImageStatus::Failed {
-                            reason: e.to_string(),
-                        };
-                        record.entry.ready_level = None;
-                        record.pyramid = None;
-                    }
-                }
-                self.bump();
-            }
-            Some(record) if record.entry.version == job.version => {}
-            _ => {
-                let stem = self.store.stem(&job.id, job.version);
-                if let Err(e) = evict::remove_groups(self.store.dir(), [stem.as_str()]) {
-                    tracing::warn!(id = %job.id, error = %e, "stale pyramid not removed");
-                }
-            }
-        }
-    }
-
-    /// Brings the pyramid folder under its budget (see `evict`).
-    fn evict(&self) {
-        let budget = self.config.pyramid_max_bytes;
-        if budget == 0 {
-            return;
-        }
-        let mut records = lock(&self.records);
-        let dir = self.store.dir();
-        let groups = match evict::groups(dir) {
-            Ok(groups) => groups,
-            Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "pyramid folder unreadable");
-                return;
-            }
-        };
-        let mut owners = HashMap::new();
-        let mut live = HashMap::new();
-        for record in records.values().filter(|r| r.derived) {
-            let stem = self.store.stem(&record.entry.id, record.entry.version);
-            let in_use = record.build.is_some() || record.last_used.elapsed() < IN_USE_GRACE;
-            let usage = evict::Use {
-                last_used: record.last_used,
-                in_use,
-            };
-            live.insert(stem.clone(), usage);
-            owners.insert(stem, record.entry.id.clone());
-        }
-        let victims = evict::plan(&groups, &live, budget);
-        if victims.is_empty() {
-            return;
-        }
-        for stem in &victims {
-            if let Some(record) = owners.get(stem).and_then(|id| records.get_mut(id)) {
-                tracing::info!(id = %record.entry.id, "pyramid evicted");
-                record.reset();
-            }
-        }
-        match evict::remove_groups(dir, victims.iter().map(String::as_str)) {
-            Ok(freed) => tracing::info!(freed, "pyramids evicted to fit PYRAMID_MAX_BYTES"),
-            Err(e) => tracing::warn!(error = %e, "eviction incomplete"),
-        }
-        self.bump();
-    }
-
-    /// Opens an upload and decodes its first row; returns its format.
-    fn validate_upload(&self, temp_file: &Path) -> Result<SourceFormat> {
-        let source = self.store.open_source(temp_file)?;
-        let info = source.info();
-        let mut row = vec![0; info.width as usize * info.layout.channels()];
-        source.rows()?.read_rows(&mut row)?;
-        Ok(info.format)
-    }
-
-    /// Moves a validated upload into `uploads/`, writes its sidecar and registers it.
-    fn store_upload(
-        &self,
-        temp: &Path,
-        format: SourceFormat,
-        mut meta: ImageMeta,
-    ) -> Result<ImageEntry> {
-        let mut memory = lock(&self.scan);
-        let folder = self.rules.root.join(UPLOADS);
-        let name = loop {
-            let name = format!("{}.{}", upload_name(), extension(format));
-            if !folder.join(&name).exists() {
-                break name;
-            }
-        };
-        let path = folder.join(&name);
-        std::fs::rename(temp, &path).inspect_err(|_| remove_quietly(temp))?;
-        let id = format!("{UPLOADS}/{name}");
-        if meta.original_filename.is_empty() {
-            meta.original_filename = name;
-        }
-        let registered = sidecar::write(&self.meta_dir, &id, &meta)
-            .map_err(Error::from)
-            .and_then(|()| self.register_upload(&id, &path));
-        if registered.is_err() {
-            remove_quietly(&path);
-            let _ = sidecar::remove(&self.meta_dir, &id);
-        }
-        memory.pending.remove(&id);
-        registered
-    }
-
-    fn register_upload(&self, id: &str, path: &Path) -> Result<ImageEntry> {
-        let (version, modified) = scan::stat(path)?;
-        let found = Found {
-            id: id.to_owned(),
-            path: path.to_path_buf(),
-            version,
-            modified,
-        };
-        let record = self
-            .examine(&found)
-            .ok_or_else(|| Error::unsupported("not a supported image"))?;
-        let entry = record.snapshot();
-        self.register(record);
-        Ok(entry)
-    }
-
-    fn delete(&self, id: &str) -> std::result::Result<(), DeleteError> {
-        let _scan = lock(&self.scan);
-        let path = {
-            let mut records = lock(&self.records);
-            match records.get(id) {
-                None => return Err(DeleteError::NotFound),
-                Some(record) if !record.entry.uploaded => return Err(DeleteError::NotUploaded),
-                Some(_) => {}
-            }
-            let Some(mut record) = records.remove(id) else {
-                return Err(DeleteError::NotFound);
-            };
-            record.cancel_build();
-            self.bump();
-            record.entry.path
-        };
-        tracing::info!(id, "deleting upload");
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-        sidecar::remove(&self.meta_dir, id)?;
-        evict::purge_dir(self.store.dir(), Some(id)).map_err(|e| match e {
-            Error::Io(e) => DeleteError::Io(e),
-            other => DeleteError::Io(std::io::Error::other(other.to_string())),
-        })?;
-        Ok(())
     }
 
     fn purge(&self, id: Option<&str>) -> Result<u64> {
