@@ -191,6 +191,30 @@ fn cache_hits_and_one_render_for_concurrent_requests() {
 }
 
 #[test]
+fn the_file_cache_persists_across_restarts() {
+    let layer = || SettingsLayer {
+        cache: Some("file".into()),
+        ..SettingsLayer::default()
+    };
+    let server = photos("srv-file-cache", layer());
+    server.wait_ready("small.jpg", 20);
+    let path = "/api/images/small.jpg/tiles/0/0/0.webp";
+    let first = server.get(path);
+    assert_eq!(first.status, 200);
+    let server = server.restart(layer());
+    server.wait_ready("small.jpg", 20);
+    let renders = server.metric("gigatile_renders_total");
+    let again = server.get(path);
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        server.metric("gigatile_renders_total"),
+        renders,
+        "served from the file cache"
+    );
+    assert_eq!(server.metric("gigatile_tile_cache_hits_total"), 1.0);
+}
+
+#[test]
 fn a_replaced_file_serves_new_tiles() {
     let server = photos("srv-replace", SettingsLayer::default());
     server.wait_ready("small.jpg", 20);

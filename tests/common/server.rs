@@ -14,7 +14,7 @@ use super::TempDir;
 /// A running server; stopped (gracefully) on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub data: TempDir,
+    data: Option<TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -24,6 +24,17 @@ impl TestServer {
     pub fn start(name: &str, layer: SettingsLayer, fill: impl FnOnce(&TempDir)) -> TestServer {
         let data = TempDir::new(name);
         fill(&data);
+        TestServer::start_in(data, layer)
+    }
+
+    /// Stops this server and starts another over the same data folder.
+    pub fn restart(mut self, layer: SettingsLayer) -> TestServer {
+        self.stop();
+        let data = self.data.take().expect("a data folder");
+        TestServer::start_in(data, layer)
+    }
+
+    fn start_in(data: TempDir, layer: SettingsLayer) -> TestServer {
         let settings = Settings::resolve(SettingsLayer {
             data_dir: Some(data.0.clone()),
             warmup_levels: Some(layer.warmup_levels.unwrap_or(0)),
@@ -50,7 +61,7 @@ impl TestServer {
         });
         TestServer {
             addr,
-            data,
+            data: Some(data),
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -58,7 +69,7 @@ impl TestServer {
 
     /// A path inside the data folder.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.data.path(name)
+        self.data.as_ref().expect("a data folder").path(name)
     }
 
     /// Sends a request and reads the whole response.
