@@ -465,3 +465,58 @@ fn cors_follows_allowed_origin() {
         .unwrap()
         .contains("authorization"));
 }
+
+#[test]
+fn a_level_still_building_gets_503_then_serves() {
+    let layer = SettingsLayer {
+        tile_wait_ms: Some(0),
+        ..SettingsLayer::default()
+    };
+    let server = TestServer::start("srv-not-ready", layer, |data| {
+        let big = gigatile::codec::jpeg::encode(&photo(4000, 3000, PixelLayout::Rgb), 85).unwrap();
+        std::fs::write(data.path("big.jpg"), big).unwrap();
+    });
+    let meta = server.json("/api/images/big.jpg/meta");
+    let full_resolution = format!("/api/images/big.jpg/tiles/{}/5/5.jpg", meta["maxZoom"]);
+    let first = server.get(&full_resolution);
+    if meta["status"] == "building" && first.status != 200 {
+        first.assert_error(503, "not_ready");
+        assert_eq!(first.header("retry-after"), Some("2"));
+    }
+    server.wait_ready("big.jpg", 60);
+    assert_eq!(server.get(&full_resolution).status, 200);
+}
+
+#[test]
+fn warm_up_renders_the_coarse_levels() {
+    let layer = SettingsLayer {
+        warmup_levels: Some(2),
+        ..SettingsLayer::default()
+    };
+    let server = photos("srv-warmup", layer);
+    server.wait_ready("album/sea.png", 20);
+    server.wait_ready("small.jpg", 20);
+    // sea.png (700×500, K = 2): z=0 is 175×125, one tile; z=1 is 350×250, two.
+    // small.jpg (300×200, K = 1): z=0 is 150×100, one tile; z=1 is full size, two.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while server.metric("gigatile_warmup_renders_total") < 6.0 {
+        assert!(std::time::Instant::now() < until, "warm-up did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.metric("gigatile_warmup_renders_total"),
+        6.0,
+        "no more than the coarse levels"
+    );
+    let hits = server.metric("gigatile_tile_cache_hits_total");
+    server.get(&format!(
+        "/api/images/{}/tiles/1/1/0.jpg",
+        encode("album/sea.png")
+    ));
+    assert_eq!(
+        server.metric("gigatile_tile_cache_hits_total"),
+        hits + 1.0,
+        "warmed tiles are cached"
+    );
+}
