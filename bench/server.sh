@@ -46,6 +46,14 @@ stop_pid() {
         kill -9 "$pid" 2>/dev/null || true
     done
 }
+# forget PID...: drops stopped processes from $started, so that a recycled id is never killed.
+forget() {
+    local pid keep=() gone=" $* "
+    for pid in "${started[@]}"; do
+        [[ "$gone" == *" $pid "* ]] || keep+=("$pid")
+    done
+    started=("${keep[@]}")
+}
 cleanup() {
     local pid kids=()
     for pid in "${started[@]}"; do
@@ -75,6 +83,7 @@ stop_server() {
     local kids
     kids=$(pgrep -P "$server_pid" | xargs || true)
     stop_pid "$server_pid" $kids
+    forget "$server_pid"
     server_pid=
 }
 start_iipsrv() {
@@ -170,13 +179,18 @@ pass() {
         sample_rss "$rss_pid" "$tmp/rss" &
         sampler=$!
         started+=("$sampler")
+        taskset -cp "$load_cpus" "$sampler" >/dev/null
     fi
     taskset -c "$load_cpus" wrk -c"$conns" -t"$wrk_threads" -d900s --timeout 60s -s bench/replay.lua \
         "http://127.0.0.1:$1" -- "$2" "$tmp/done" >"$tmp/wrk.out" 2>&1 &
     wrk_pid=$!
     started+=("$wrk_pid")
     wait "$wrk_pid" || true
-    [ -n "$sampler" ] && stop_pid "$sampler"
+    forget "$wrk_pid"
+    if [ -n "$sampler" ]; then
+        stop_pid "$sampler"
+        forget "$sampler"
+    fi
     grep '^RESULT' "$tmp/wrk.out" >"$tmp/result" || {
         cat "$tmp/wrk.out" >&2
         echo "RESULT urls=0 responses=0 errors=-1" >"$tmp/result"
