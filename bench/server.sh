@@ -16,7 +16,8 @@
 #        BENCH_WORK/dz), GIGATILE_BIN (default target/release/gigatile; without a `serve`
 #        subcommand gigatile is skipped), COUNT (5000), CONNECTIONS (16), WRK_THREADS (2),
 #        SERVER_CPUS (0), LOAD_CPUS (1), IIPSRV_PORT (9110), STATIC_PORT (9111),
-#        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M).
+#        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M), PASS_TIMEOUT (600s: a pass that loses
+#        a request ends there, and its missing responses count as errors).
 # Needs root to drop the page cache between cold runs; runs without it too (and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ export IIPSRV_PORT="${IIPSRV_PORT:-9110}"
 static_port="${STATIC_PORT:-9111}"
 gigatile_port="${GIGATILE_PORT:-9112}"
 cache_bytes="${CACHE_MEMORY_BYTES:-256M}"
+pass_timeout="${PASS_TIMEOUT:-600s}"
 images="${*:-20000x15000 60000x40000}"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/gigatile-bench-server.XXXXXX")"
@@ -181,7 +183,7 @@ pass() {
         started+=("$sampler")
         taskset -cp "$load_cpus" "$sampler" >/dev/null
     fi
-    taskset -c "$load_cpus" wrk -c"$conns" -t"$wrk_threads" -d900s --timeout 60s -s bench/replay.lua \
+    taskset -c "$load_cpus" wrk -c"$conns" -t"$wrk_threads" -d"$pass_timeout" --timeout 60s -s bench/replay.lua \
         "http://127.0.0.1:$1" -- "$2" "$tmp/done" >"$tmp/wrk.out" 2>&1 &
     wrk_pid=$!
     started+=("$wrk_pid")
@@ -226,10 +228,10 @@ row() { # row NAME RESULT
     printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$1" "$urls" "$(field "$r" errors)$(
         codes=$(field "$r" codes); sock=$(field "$r" socket)
         [ "$codes" != "200:$urls" ] || [ "$sock" != 0/0/0/0 ] && echo " ($codes; socket c/r/w/t $sock)")" \
-        "$(awk -v n="$(field "$r" urls)" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", n / w; else print "n/a" }')" \
+        "$(awk -v n="$urls" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", n / w; else print "n/a" }')" \
         "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" kib_per_tile)"
 }
-tps() { awk -v n="$(field "$1" urls)" -v w="$(field "$1" wall_s)" 'BEGIN { if (w > 0) print n / w }'; }
+tps() { awk -v n="$(field "$1" responses)" -v w="$(field "$1" wall_s)" 'BEGIN { if (w > 0) print n / w }'; }
 
 iip_version=$(dpkg-query -W -f '${Version}' iipimage-server 2>/dev/null | cut -d- -f1)
 lighttpd_version=$(lighttpd -v 2>/dev/null | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p')
