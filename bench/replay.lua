@@ -1,8 +1,9 @@
 -- wrk script: replays a list of URL paths exactly once over all connections, then ends the run.
 --
--- usage: wrk -cN -tT -d900s --timeout 60s -s bench/replay.lua http://HOST:PORT -- URLS DONE_DIR
+-- usage: wrk -cC -tT -d600s --timeout 60s -s bench/replay.lua http://HOST:PORT -- URLS DONE_DIR
+--         where DONE_DIR/threads holds "T C" (T = C for exact latencies: see below)
 --
--- Thread i (of T) takes lines i+1, i+1+T, i+1+2T, ... of URLS, so the threads walk the list
+-- Thread i (of N) takes lines i+1, i+1+N, i+1+2N, ... of URLS, so the threads walk the list
 -- side by side in its order. Exactly once: wrk asks delay() before each request; it answers 0
 -- while the thread still has URLs to hand out and an hour once they are all handed out, so a
 -- connection that finishes early idles instead of sending a request outside the list. When
@@ -13,8 +14,12 @@
 --
 -- Wall time is measured here with CLOCK_MONOTONIC, from the first request any thread sends to
 -- the last response any thread receives, not by wrk (whose clock includes start-up and the
--- stop). Latency percentiles are wrk's own histogram, which wrk 4.1 adjusts for coordinated
--- omission (stats_correct) before done() sees it, alike for every peer. done() prints one line:
+-- stop). Latency is measured here too, from request() to response(), which pairs up only
+-- with one connection per thread. wrk's own histogram is no use for this: wrk 4.1 "corrects"
+-- it for coordinated omission (stats_correct) before done() sees it, adding a synthetic sample
+-- every mean-latency step below each slow one, so on a 0.3 s pass a single 100 ms stall
+-- becomes a p99 of 100 ms; a closed-loop replay of a fixed list coordinates nothing.
+-- Percentiles are nearest-rank over every answered request. done() prints one line:
 --   RESULT urls=N responses=N errors=N wall_s=S p50_ms=X p99_ms=X kib_per_tile=X codes=200:N,...
 --          socket=c/r/w/t      (errors: non-200 responses and URLs never answered;
 --          kib_per_tile: bytes read, headers included, per response)
@@ -54,6 +59,7 @@ local urls, share, handed, reserved, received
 local codes = {}
 -- Globals, so that done() can read them with thread:get().
 total, t_first, t_last, codes_str, finished, extra = 0, nil, nil, "", false, 0
+t_sent, lat = nil, {}
 
 function init(args)
     urls = read_lines(args[1])
@@ -61,7 +67,8 @@ function init(args)
     total = #urls
     -- Our share: lines tid+1, tid+1+T, ... (T comes from the done dir's "threads" file).
     local f = io.open(done_dir .. "/threads", "r")
-    nthreads = tonumber(f:read("*l"))
+    nthreads = tonumber(f:read("*n"))
+    connections = tonumber(f:read("*n")) or nthreads
     f:close()
     share = {}
     for i = tid + 1, total, nthreads do share[#share + 1] = urls[i] end
@@ -84,7 +91,8 @@ function request()
         return wrk.format("GET", share[1] or "/")
     end
     handed = handed + 1
-    if t_first == nil then t_first = now() end
+    t_sent = now()
+    if t_first == nil then t_first = t_sent end
     local path = share[handed]
     if path == nil then
         -- After a socket error wrk reconnects and sends a new request without asking delay(),
@@ -114,6 +122,8 @@ end
 function response(status, headers, body)
     received = received + 1
     t_last = now()
+    -- With one connection per thread, this response answers the last request() of the thread.
+    if t_sent and connections == nthreads then lat[#lat + 1] = (t_last - t_sent) * 1000 end
     codes[status] = (codes[status] or 0) + 1
     -- thread:get() reads plain values best: keep the codes flattened ("200:17,404:1").
     local parts = {}
@@ -124,6 +134,7 @@ end
 
 function done(summary, latency, requests)
     local first, last, responses, errors, extras = nil, nil, 0, 0, 0
+    local lats = {}
     local merged = {}
     local urls_n = 0
     for _, t in ipairs(threads) do
@@ -138,6 +149,16 @@ function done(summary, latency, requests)
         end
         urls_n = t:get("total") or urls_n
         extras = extras + (t:get("extra") or 0)
+        for _, v in ipairs(t:get("lat") or {}) do lats[#lats + 1] = v end
+    end
+    table.sort(lats)
+    local source = "replay"
+    local function percentile(q)
+        if #lats == 0 then
+            source = "wrk" -- several connections per thread: only wrk's (corrected) histogram
+            return latency:percentile(q * 100) / 1000
+        end
+        return lats[math.max(1, math.ceil(q * #lats))]
     end
     -- Answers to requests outside the list (above) are neither tiles nor errors of the server.
     responses = responses - extras
@@ -148,10 +169,11 @@ function done(summary, latency, requests)
     local parts = {}
     for code, n in pairs(merged) do parts[#parts + 1] = code .. ":" .. n end
     table.sort(parts)
+    local p50, p99 = percentile(0.50), percentile(0.99)
     io.write(string.format(
-        "RESULT urls=%d responses=%d errors=%d wall_s=%.3f p50_ms=%.2f p99_ms=%.2f kib_per_tile=%.1f codes=%s socket=%d/%d/%d/%d\n",
+        "RESULT urls=%d responses=%d errors=%d wall_s=%.3f p50_ms=%.2f p99_ms=%.2f kib_per_tile=%.1f codes=%s socket=%d/%d/%d/%d latency_from=%s\n",
         urls_n, responses, errors + math.max(missing, 0), (last or 0) - (first or 0),
-        latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+        p50, p99,
         summary.bytes / math.max(responses, 1) / 1024,
-        table.concat(parts, ","), e.connect, e.read, e.write, e.timeout))
+        table.concat(parts, ","), e.connect, e.read, e.write, e.timeout, source))
 end

@@ -16,7 +16,8 @@
 # usage: bench/server.sh [20000x15000] [60000x40000]     (default both)
 # env:   BENCH_WORK (default bench/work: the pyramidal TIFFs; the dzsave output is cached in
 #        BENCH_WORK/dz), GIGATILE_BIN (default target/release/gigatile; without a `serve`
-#        subcommand gigatile is skipped), COUNT (5000), CONNECTIONS (16), WRK_THREADS (2),
+#        subcommand gigatile is skipped), COUNT (5000), CONNECTIONS (16), WRK_THREADS (as many
+#        as connections),
 #        SERVER_CPUS (0), LOAD_CPUS (1), IIPSRV_PORT (9110), STATIC_PORT (9111),
 #        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M), WARM_PASSES (3), PASS_TIMEOUT (600s: a pass that loses
 #        a request ends there, and its missing responses count as errors).
@@ -27,7 +28,10 @@ work="$(realpath "${BENCH_WORK:-bench/work}")"
 bin="${GIGATILE_BIN:-target/release/gigatile}"
 count="${COUNT:-5000}"
 conns="${CONNECTIONS:-16}"
-wrk_threads="${WRK_THREADS:-2}"
+# One connection per wrk thread (the default), so that bench/replay.lua can pair each response
+# with its request and time it; with fewer threads wrk itself is cheaper but its percentiles
+# are skewed (see replay.lua), and the tables say so.
+wrk_threads="${WRK_THREADS:-$conns}"
 server_cpus="${SERVER_CPUS:-0}"
 load_cpus="${LOAD_CPUS:-1}"
 export IIPSRV_PORT="${IIPSRV_PORT:-9110}"
@@ -178,7 +182,7 @@ sample_rss() {
 rss_pid=
 pass() {
     local wrk_pid sampler=
-    rm -rf "$tmp/done" && mkdir -p "$tmp/done" && echo "$wrk_threads" >"$tmp/done/threads"
+    rm -rf "$tmp/done" && mkdir -p "$tmp/done" && echo "$wrk_threads $conns" >"$tmp/done/threads"
     echo 0 >"$tmp/rss"
     if [ -n "$rss_pid" ]; then
         sample_rss "$rss_pid" "$tmp/rss" &
@@ -250,7 +254,9 @@ lighttpd_version=$(lighttpd -v 2>/dev/null | sed -n 's/^lighttpd\/\([^ ]*\).*/\1
 echo "# bench/server.sh — $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo
 echo "$count distinct tiles per image, each list replayed once per pass by wrk with $conns connections" \
-    "($wrk_threads threads); servers on CPU $server_cpus, wrk on CPU $load_cpus."
+    "($wrk_threads threads); servers on CPU $server_cpus, wrk on CPU $load_cpus. Latency: $(
+    [ "$wrk_threads" = "$conns" ] && echo "request to response, measured by bench/replay.lua." ||
+        echo "wrk's histogram, corrected by wrk for coordinated omission (inflates p99 after any stall).")"
 
 for image in $images; do
     w=${image%x*}
