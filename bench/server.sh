@@ -284,8 +284,9 @@ for image in $images; do
     # iipsrv's floor-halved grid).
     lists="$tmp/$image"
     mkdir -p "$lists"
-    python3 bench/tiles.py "$w" "$h" $((count + count / 5)) |
-        python3 bench/urls.py "$w" "$h" "$count" "$id" "$name" "$lists" "$work/dz" >/dev/null
+    # (Through a file: urls.py stops reading at COUNT, and tiles.py would die of the broken pipe.)
+    python3 bench/tiles.py "$w" "$h" $((count + count / 5)) >"$lists/candidates.txt"
+    python3 bench/urls.py "$w" "$h" "$count" "$id" "$name" "$lists" "$work/dz" <"$lists/candidates.txt" >/dev/null
     python3 bench/iip_paths.py "$src" "$w" "$h" <"$lists/tiles.txt" >"$lists/iipsrv.txt"
     peers="iipsrv static"
     [ "$have_gigatile" = yes ] && peers="gigatile $peers"
