@@ -7,19 +7,20 @@
 # Per image: 5000 distinct tiles from simulated pan/zoom sessions (bench/tiles.py), as three URL
 # lists naming the same tiles (bench/urls.py, bench/iip_paths.py). Per peer: start it fresh,
 # drop the page cache, replay the list exactly once with 16 connections (cold pass), then again
-# (warm pass; replayed WARM_PASSES times, the median pass is shown, since a warm pass of the
-# fast peers is too short for one to be stable). wrk replays each list exactly once
-# (bench/replay.lua). Servers run on core
-# $SERVER_CPUS, wrk on $LOAD_CPUS. Targets (the issue): cold ≥ 3× iipsrv's tiles/s; warm ≥ 0.8×
-# static lighttpd's tiles/s with p99 ≤ 2× its p99; gigatile's RSS within its budgets.
+# (warm pass: WARM_PASSES replays by 2 wrk threads for tiles/s and WARM_PASSES by 16 timed
+# threads for p50/p99, medians shown, since one warm pass of a fast peer lasts 0.2 s and is not
+# stable). bench/replay.lua makes wrk replay a list exactly once and times the pass. Servers run
+# on core $SERVER_CPUS, wrk on $LOAD_CPUS. Targets (the issue): cold ≥ 3× iipsrv's tiles/s;
+# warm ≥ 0.8× static lighttpd's tiles/s with p99 ≤ 2× its p99; gigatile's RSS within its
+# budgets (peak RSS and VmHWM are printed beside the cache budget).
 #
 # usage: bench/server.sh [20000x15000] [60000x40000]     (default both)
 # env:   BENCH_WORK (default bench/work: the pyramidal TIFFs; the dzsave output is cached in
 #        BENCH_WORK/dz), GIGATILE_BIN (default target/release/gigatile; without a `serve`
 #        subcommand gigatile is skipped), COUNT (5000), CONNECTIONS (16), WRK_THREADS (2),
 #        SERVER_CPUS (0), LOAD_CPUS (1), IIPSRV_PORT (9110), STATIC_PORT (9111),
-#        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M), WARM_PASSES (3), PASS_TIMEOUT (600s: a pass that loses
-#        a request ends there, and its missing responses count as errors).
+#        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M), WARM_PASSES (3), PASS_TIMEOUT (600s:
+#        a pass that loses a request ends there, and its missing responses count as errors).
 # Needs root to drop the page cache between cold runs; runs without it too (and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
