@@ -15,6 +15,7 @@
 //! resolution, each level half the previous, rounded up), [`error::Error`] (sorted by whose
 //! fault), [`limits::Limits`] (checked from headers before decoding).
 
+pub mod atomic;
 pub mod cache;
 pub mod catalog;
 pub mod codec;

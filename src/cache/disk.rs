@@ -15,16 +15,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
 use super::{lock, CachedTile, Usage};
-use crate::pyramid::build::remove_stale_temps;
+use crate::atomic::{self, remove_stale_temps, Durability};
 use crate::pyramid::store::fnv1a;
 
 /// How stale a file's mtime may get before a hit refreshes it.
@@ -376,33 +376,14 @@ fn read_entry(path: &Path, key: &str) -> io::Result<Option<CachedTile>> {
     Ok(parse_entry(key, Bytes::from(data)))
 }
 
-/// Writes `key`'s file under a temporary name and renames it into place; returns its size.
-/// A failed write removes its temporary.
+/// Writes `key`'s file atomically; returns its size. Entries are checked when read, so a
+/// write need only be whole, not synced.
 fn write_entry(path: &Path, key: &str, tile: &CachedTile) -> io::Result<u64> {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(folder)?;
-    let temp = temp_path(path);
-    let written = write_new(&temp, format_header(key, tile).as_bytes(), &tile.bytes)
-        .and_then(|len| fs::rename(&temp, path).map(|()| len));
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
-}
-
-fn write_new(path: &Path, header: &[u8], body: &[u8]) -> io::Result<u64> {
-    let mut file = File::options().write(true).create_new(true).open(path)?;
-    file.write_all(header)?;
-    file.write_all(body)?;
-    Ok((header.len() + body.len()) as u64)
-}
-
-/// `.{name}.tmp-{pid}-{n}` beside `path`: the pattern `remove_stale_temps` recognises.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.tmp-{}-{counter}", std::process::id()))
+    atomic::write(
+        path,
+        &[format_header(key, tile).as_bytes(), &tile.bytes],
+        Durability::Whole,
+    )
 }
 
 /// Sets a file's mtime to now, best effort (it only orders evictions after a restart).

@@ -40,10 +40,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::remove_stale_temps;
 use crate::error::{Error, Result};
 use crate::geometry::Level;
 use crate::limits::Limits;
-use crate::pyramid::build::{remove_stale_temps, BuildOptions};
+use crate::pyramid::build::BuildOptions;
 use crate::pyramid::levels::Pyramid;
 use crate::pyramid::store::{Prepared, PyramidStore, SourceVersion};
 use crate::source::SourceFormat;

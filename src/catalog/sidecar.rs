@@ -4,6 +4,8 @@
 //! It owns the sidecar files only; it knows nothing of sources or pyramids.
 
 use std::io;
+
+use crate::atomic::{self, Durability};
 use std::path::{Path, PathBuf};
 
 use crate::pyramid::store::fnv1a;
@@ -34,14 +36,8 @@ pub(super) fn read(meta_dir: &Path, id: &str) -> Option<ImageMeta> {
 
 /// Writes the metadata of `id` atomically: a temporary file beside it, then a rename.
 pub(super) fn write(meta_dir: &Path, id: &str, meta: &ImageMeta) -> io::Result<()> {
-    std::fs::create_dir_all(meta_dir)?;
-    let path = sidecar_path(meta_dir, id);
-    let temp = path.with_extension(format!("json.tmp-{}", std::process::id()));
     let json = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
-    std::fs::write(&temp, json)?;
-    std::fs::rename(&temp, &path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+    atomic::write(&sidecar_path(meta_dir, id), &[&json], Durability::Synced).map(drop)
 }
 
 /// Removes the sidecar of `id`; a missing one is not an error.

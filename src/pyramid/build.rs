@@ -13,14 +13,15 @@
 //! nothing of TIFF tags (that is `tiff_writer`) or of source formats (it takes a [`RowReader`]).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::BufWriter;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
+use crate::atomic::{Durability, TempFile};
 use crate::codec::jpeg;
 use crate::error::{Error, Result};
 use crate::geometry::{Geometry, Level, TILE_SIZE};
@@ -140,7 +141,7 @@ pub fn build_pyramid(
     let writer = stream_levels(rows, writer, &specs, options, progress, cancel)?;
     let file = writer.finish()?.into_inner().map_err(|e| e.into_error())?;
     let bytes = file.metadata()?.len();
-    temp.persist(file, out)?;
+    temp.persist(file, out, Durability::Synced)?;
     Ok(BuildReport {
         width,
         height,
@@ -489,112 +490,8 @@ fn reduce_rows_n<const C: usize>(top: &[u8], bottom: &[u8], out: &mut [u8]) {
     }
 }
 
-/// Removes the temporary files that builds by processes no longer running left in `dir` (a
-/// crash or a kill skips the clean-up on drop), so a crash leaves nothing to clean by hand.
-/// Files of running processes, and everything else, are left alone. Returns how many it
-/// removed.
-pub fn remove_stale_temps(dir: &Path) -> std::io::Result<usize> {
-    let mut removed = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(temp_owner) else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// The process id in a temporary build file's name (`.{name}.tmp-{pid}-{counter}`).
-fn temp_owner(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix('.')?;
-    let (_, owner) = rest.rsplit_once(".tmp-")?;
-    let (pid, counter) = owner.split_once('-')?;
-    counter.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
-/// A file being written under a temporary name beside its destination, removed on drop
-/// unless persisted.
-struct TempFile {
-    path: PathBuf,
-    persisted: bool,
-}
-
-impl TempFile {
-    fn create(out: &Path) -> Result<(TempFile, File)> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name = out
-            .file_name()
-            .ok_or_else(|| Error::out_of_range("the pyramid's path names no file"))?;
-        let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp_name = format!(
-            ".{}.tmp-{}-{counter}",
-            name.to_string_lossy(),
-            std::process::id()
-        );
-        let path = out.with_file_name(temp_name);
-        let file = File::options().write(true).create_new(true).open(&path)?;
-        let temp = TempFile {
-            path,
-            persisted: false,
-        };
-        Ok((temp, file))
-    }
-
-    /// Syncs the file, renames it to `out` and syncs the folder.
-    fn persist(mut self, mut file: File, out: &Path) -> Result<()> {
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.path, out)?;
-        self.persisted = true;
-        let folder = match out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(folder)?.sync_all()?;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.persisted {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn temp_names_carry_their_owner() {
-        assert_eq!(super::temp_owner(".abc.tif.tmp-1234-7"), Some(1234));
-        assert_eq!(super::temp_owner("abc.tif.tmp-1234-7"), None);
-        assert_eq!(super::temp_owner(".abc.tif"), None);
-        assert_eq!(super::temp_owner(".abc.tif.tmp-x-7"), None);
-    }
-
-    #[test]
-    fn stale_temps_of_dead_processes_are_removed() {
-        let dir = std::env::temp_dir().join(format!("gigatile-stale-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let dead = dir.join(".a.tif.tmp-4000000000-0");
-        let alive = dir.join(format!(".b.tif.tmp-{}-0", std::process::id()));
-        let other = dir.join("c.tif");
-        for f in [&dead, &alive, &other] {
-            std::fs::write(f, b"x").unwrap();
-        }
-        assert_eq!(super::remove_stale_temps(&dir).unwrap(), 1);
-        assert!(!dead.exists() && alive.exists() && other.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
     use super::*;
 
     #[test]

@@ -13,12 +13,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use crate::atomic::remove_stale_temps;
 use crate::error::Result;
 use crate::geometry::Geometry;
 use crate::limits::Limits;
-use crate::pyramid::build::{
-    build_pyramid, remove_stale_temps, BaseStorage, BuildOptions, Progress,
-};
+use crate::pyramid::build::{build_pyramid, BaseStorage, BuildOptions, Progress};
 use crate::pyramid::from_tiff::{is_usable, tiff_levels, tiff_pyramid};
 use crate::pyramid::levels::Pyramid;
 use crate::source::tiff::TiffFile;
