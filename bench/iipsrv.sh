@@ -37,11 +37,17 @@ CONF
     exit 1
     ;;
 stop)
-    [ -f "$dir/lighttpd.pid" ] && kill "$(cat "$dir/lighttpd.pid")" 2>/dev/null || true
-    pkill -f /usr/lib/iipimage-server/iipsrv.fcgi 2>/dev/null || true
+    # SIGTERM to our lighttpd only: it stops the iipsrv workers it spawned itself.
+    if [ -f "$dir/lighttpd.pid" ]; then
+        pid=$(cat "$dir/lighttpd.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$dir/lighttpd.pid"
+    fi
     ;;
 pids)
-    pgrep -f /usr/lib/iipimage-server/iipsrv.fcgi || true
+    # The iipsrv workers of our lighttpd.
+    [ -f "$dir/lighttpd.pid" ] && pgrep -P "$(cat "$dir/lighttpd.pid")" || true
     ;;
 *)
     echo "usage: $0 start|stop|pids" >&2
