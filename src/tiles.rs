@@ -151,19 +151,15 @@ impl TileService {
         let mut changes = self.catalog.changes();
         loop {
             changes.borrow_and_update();
-            match self.catalog.pyramid(id) {
-                Some((entry, pyramid)) if entry.ready_level.is_some_and(|r| r <= level) => {
+            if let Some((entry, pyramid)) = self.catalog.pyramid(id) {
+                if entry.ready_level.is_some_and(|ready| ready <= level) {
                     return Ok((entry, pyramid));
                 }
-                None if self.catalog.get(id).is_none() => return Err(TileError::NotFound),
-                _ => {}
             }
-            if let Some(ImageEntry {
-                status: ImageStatus::Failed { reason },
-                ..
-            }) = self.catalog.get(id)
-            {
-                return Err(TileError::ImageFailed(reason));
+            match self.catalog.get(id).map(|e| e.status) {
+                None => return Err(TileError::NotFound),
+                Some(ImageStatus::Failed { reason }) => return Err(TileError::ImageFailed(reason)),
+                Some(_) => {}
             }
             let left = until.saturating_duration_since(Instant::now());
             if priority == Priority::Background || left.is_zero() {
