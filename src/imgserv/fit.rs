@@ -92,12 +92,14 @@ fn parse_side(key: &str, value: Option<&str>) -> Result<u32, ParseError> {
 
 /// Turns `src` into an image id that cannot leave the data root: it must start with one `/`,
 /// and no segment may be empty, `.` or `..`, or hold `\`, `%` (an escape left after form
-/// decoding: double encoding), `:` or a control character.
+/// decoding: double encoding) or a control character (nor `:` on Windows, for drive
+/// prefixes). A host path such as `/etc/passwd` is thus read inside the data root, where it
+/// is not found (404).
 ///
 /// ```
 /// use gigatile::imgserv::fit::parse_src;
 /// assert_eq!(parse_src("/gallery/holiday/1.jpg").unwrap(), "gallery/holiday/1.jpg");
-/// for bad in ["", "a.jpg", "//etc/passwd", "/a/../../b", "/%2e%2e/x", "/C:\\x", "/a/./b"] {
+/// for bad in ["", "a.jpg", "//etc/passwd", "/a/../../b", "/%2e%2e/x", "/a\\..\\x", "/a/./b"] {
 ///     assert!(parse_src(bad).is_err(), "{bad}");
 /// }
 /// ```
@@ -109,7 +111,7 @@ pub fn parse_src(src: &str) -> Result<String, ParseError> {
             || s == "."
             || s == ".."
             || s.chars()
-                .any(|c| matches!(c, '\\' | '%' | ':') || c.is_control())
+                .any(|c| matches!(c, '\\' | '%') || c.is_control() || (cfg!(windows) && c == ':'))
     };
     if id.split('/').any(bad_segment) {
         return Err(refuse());
@@ -142,7 +144,9 @@ pub fn fit_size(source: (u32, u32), box_size: (u32, u32), raster: u32) -> (u32, 
     let raster = u64::from(raster.max(1));
     let rastered = fitted / raster * raster;
     let width = if rastered == 0 { fitted } else { rastered };
-    let height = ((sh * width * 2 + sw) / (sw * 2)).clamp(1, bh.max(1));
+    // Rounded to nearest; u128 since `sh * width * 2` may pass u64.
+    let height = (u128::from(sh) * u128::from(width) * 2 + u128::from(sw)) / (u128::from(sw) * 2);
+    let height = (height as u64).clamp(1, bh.max(1));
     (width as u32, height as u32)
 }
 
@@ -235,6 +239,17 @@ mod tests {
     }
 
     #[test]
+    fn extreme_sizes_do_not_overflow() {
+        let max = u32::MAX;
+        assert_eq!(
+            fit_size((max, max), (max, max), 50),
+            (max / 50 * 50, max / 50 * 50)
+        );
+        assert_eq!(fit_size((max, 1), (max, max), 1), (max, 1));
+        assert_eq!(fit_size((1, max), (max, max), 50), (1, max));
+    }
+
+    #[test]
     fn width_below_the_raster_is_kept_unrastered() {
         assert_eq!(fit_size((4000, 3000), (49, 1000), 50), (49, 37));
         // A very tall picture in a short box: at least one pixel wide, never taller than the box.
@@ -316,7 +331,6 @@ mod tests {
             "/etc/passwd/",
             "//etc/passwd",
             "C:\\Windows\\win.ini",
-            "/C:/Windows",
             "/a\\..\\b",
             "",
             "/",
@@ -326,5 +340,7 @@ mod tests {
             assert!(parse_src(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_src("/a/b c.jpg").unwrap(), "a/b c.jpg");
+        // Host paths are read inside the data root.
+        assert_eq!(parse_src("/etc/passwd").unwrap(), "etc/passwd");
     }
 }

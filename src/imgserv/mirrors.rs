@@ -84,11 +84,7 @@ impl Mirrors {
             .mirrors
             .iter()
             .find(|m| m.holds(name, self.reload_every))?;
-        Some(format!(
-            "{}/{}",
-            mirror.config.base_url.trim_end_matches('/'),
-            encode_path(name)
-        ))
+        Some(join_url(&mirror.config.base_url, name))
     }
 }
 
@@ -152,6 +148,11 @@ pub fn write_manifest(path: &Path, names: &[String]) -> Result<()> {
         .collect();
     let text: String = all.into_iter().flat_map(|name| [name, "\n"]).collect();
     write_atomic(path, text.as_bytes(), None)
+}
+
+/// `base`, one `/`, then the cache-relative `name` percent-encoded.
+pub(super) fn join_url(base: &str, name: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), encode_path(name))
 }
 
 /// Percent-encodes a cache-relative name for a URL path, keeping `/` and unreserved bytes.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::catalog::ImageEntry;
-use crate::codec::{self, EncodeOptions};
+use crate::codec::{self, EncodeOptions, OutputFormat};
 use crate::error::Result;
 use crate::geometry::Level;
 use crate::pyramid::levels::Pyramid;
@@ -44,8 +44,10 @@ pub struct ImgServConfig {
     pub max_bytes: u64,
     /// `IMGSERV_CACHE_MIN_LIFETIME`.
     pub min_lifetime: Duration,
-    /// JPEG or WebP quality; `None` for the codec's default (lossless for WebP).
-    pub quality: Option<u8>,
+    /// `JPEG_QUALITY`; `None` for the codec's default.
+    pub jpeg_quality: Option<u8>,
+    /// `WEBP_QUALITY`; `None` for lossless.
+    pub webp_quality: Option<u8>,
     pub mirrors: Vec<MirrorConfig>,
 }
 
@@ -58,10 +60,22 @@ pub enum Location {
     Mirror(String),
 }
 
+impl Location {
+    /// The redirect target: the mirror's URL, or `{local_base}/{name}` with the name
+    /// percent-encoded (`local_base` is e.g. `https://host/imgcache`).
+    pub fn url(&self, local_base: &str) -> String {
+        match self {
+            Location::Mirror(url) => url.clone(),
+            Location::Local(name) => mirrors::join_url(local_base, name),
+        }
+    }
+}
+
 /// Fitted images: the raster, the cache folder and the mirrors.
 pub struct ImgServ {
     raster: u32,
-    quality: Option<u8>,
+    jpeg_quality: Option<u8>,
+    webp_quality: Option<u8>,
     store: FileStore,
     mirrors: Mirrors,
 }
@@ -76,7 +90,8 @@ impl ImgServ {
         })?;
         Ok(ImgServ {
             raster: config.raster.max(1),
-            quality: config.quality,
+            jpeg_quality: config.jpeg_quality,
+            webp_quality: config.webp_quality,
             store,
             mirrors: Mirrors::new(config.mirrors, mirrors::RELOAD_EVERY),
         })
@@ -112,6 +127,29 @@ impl ImgServ {
         Ok(Location::Local(fitted.name.clone()))
     }
 
+    /// Renders and encodes the whole picture at the fitted size (alpha flattened onto white for
+    /// JPEG), for [`ImgServ::ensure`]. Blocking and CPU-bound.
+    pub fn render(&self, pyramid: &Pyramid, fitted: &Fitted) -> Result<Vec<u8>> {
+        let geometry = pyramid.geometry();
+        let whole = Rect::new(0, 0, geometry.width, geometry.height);
+        let mut raster = render_raster(pyramid, Level(0), whole, (fitted.width, fitted.height))?;
+        if !fitted.format.supports_alpha() && raster.layout.has_alpha() {
+            raster = raster.flatten([255, 255, 255]);
+        }
+        let quality = match fitted.format {
+            OutputFormat::Jpeg => self.jpeg_quality,
+            OutputFormat::Webp => self.webp_quality,
+            OutputFormat::Png => None,
+        };
+        codec::encode(
+            &raster,
+            EncodeOptions {
+                format: fitted.format,
+                quality,
+            },
+        )
+    }
+
     /// Writes the last uses recorded since the previous flush (call every few seconds and at
     /// shutdown; hits never write).
     pub fn flush(&self) -> Result<()> {
@@ -139,7 +177,7 @@ impl ImgServ {
                     format: None,
                 };
                 let fitted = self.fit(&source, &query);
-                let render = || render_fitted(pyramid, &fitted, self.quality);
+                let render = || self.render(pyramid, &fitted);
                 match out {
                     None => self.store.ensure(&source, &fitted, render)?,
                     Some(dir) => write_missing(&dir.join(&fitted.name), &source, render)?,
@@ -165,22 +203,6 @@ pub fn source_facts(entry: &ImageEntry, pyramid: &Pyramid) -> SourceFacts {
         has_alpha: pyramid.layout().has_alpha(),
         version: entry.version,
     }
-}
-
-/// Renders and encodes the whole picture at the fitted size (alpha flattened onto white for
-/// JPEG).
-pub fn render_fitted(pyramid: &Pyramid, fitted: &Fitted, quality: Option<u8>) -> Result<Vec<u8>> {
-    let geometry = pyramid.geometry();
-    let whole = Rect::new(0, 0, geometry.width, geometry.height);
-    let mut raster = render_raster(pyramid, Level(0), whole, (fitted.width, fitted.height))?;
-    if !fitted.format.supports_alpha() && raster.layout.has_alpha() {
-        raster = raster.flatten([255, 255, 255]);
-    }
-    let encode = EncodeOptions {
-        format: fitted.format,
-        quality,
-    };
-    codec::encode(&raster, encode)
 }
 
 /// Writes a fitted file into a folder laid out like the cache, unless it is there already

@@ -255,7 +255,7 @@ impl FileStore {
         };
         let bytes = render()?;
         write_atomic(&path, &bytes, Some(source_mtime(source)))?;
-        self.add_version(fitted, file, bytes.len() as u64);
+        self.add_version(source, fitted, file, bytes.len() as u64);
         self.flush()
     }
 
@@ -271,11 +271,21 @@ impl FileStore {
         Ok(())
     }
 
-    /// Records a new version, then evicts if the folder is over its limit.
-    fn add_version(&self, fitted: &Fitted, file: &str, bytes: u64) {
+    /// Records a new version, then evicts if the folder is over its limit. A version of a
+    /// source that changed while it was made is deleted instead.
+    fn add_version(&self, source: &SourceFacts, fitted: &Fitted, file: &str, bytes: u64) {
         let now = now_ms();
         let spare_after = now.saturating_sub(self.config.min_lifetime.as_millis() as u64);
         let mut state = self.lock();
+        if !state
+            .records
+            .get(&fitted.id)
+            .is_some_and(|r| r.matches(source))
+        {
+            drop(state);
+            self.remove_files(&fitted.id, &[file.to_owned()]);
+            return;
+        }
         let version = Version {
             bytes,
             last_use_ms: now,
