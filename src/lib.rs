@@ -25,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod geometry;
 pub mod http;
+pub mod imgserv;
 pub mod limits;
 pub mod metrics;
 pub mod pool;
