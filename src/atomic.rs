@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 /// A fresh temporary name beside `path`, unique within this process.
 pub fn temp_path(path: &Path) -> PathBuf {
@@ -57,6 +58,26 @@ pub enum Durability {
 /// Writes `parts` one after another as the whole of `path` (creating its folder), atomically;
 /// returns the bytes written. A failed write removes its temporary.
 pub fn write(path: &Path, parts: &[&[u8]], durability: Durability) -> io::Result<u64> {
+    write_inner(path, parts, durability, None)
+}
+
+/// As [`write`], with the file's modification time set before it appears (derived files that
+/// carry their source's mtime).
+pub fn write_dated(
+    path: &Path,
+    parts: &[&[u8]],
+    durability: Durability,
+    modified: SystemTime,
+) -> io::Result<u64> {
+    write_inner(path, parts, durability, Some(modified))
+}
+
+fn write_inner(
+    path: &Path,
+    parts: &[&[u8]],
+    durability: Durability,
+    modified: Option<SystemTime>,
+) -> io::Result<u64> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)?;
     }
@@ -65,6 +86,9 @@ pub fn write(path: &Path, parts: &[&[u8]], durability: Durability) -> io::Result
     for part in parts {
         file.write_all(part)?;
         written += part.len() as u64;
+    }
+    if let Some(time) = modified {
+        file.set_modified(time)?;
     }
     temp.persist(file, path, durability)?;
     Ok(written)
@@ -167,6 +191,9 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"abcd");
         assert_eq!(write(&path, &[b"x"], Durability::Whole).unwrap(), 1);
         assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        let then = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        write_dated(&path, &[b"y"], Durability::Synced, then).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), then);
         let entries: Vec<_> = std::fs::read_dir(dir.join("sub")).unwrap().collect();
         assert_eq!(entries.len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();

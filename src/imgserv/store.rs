@@ -16,18 +16,17 @@
 //! It knows no HTTP, pixels or mirrors: the bytes come from a closure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::fit::{Fitted, SourceFacts};
+use crate::atomic::{self, remove_stale_temps, Durability};
 use crate::error::{Error, Result};
-use crate::pyramid::build::remove_stale_temps;
 
 /// The sidecar holding a source's record, in the source's cache folder.
 const RECORD_NAME: &str = ".info.json";
@@ -387,33 +386,13 @@ fn read_record(path: &Path) -> Option<Record> {
         .ok()
 }
 
-/// Writes `bytes` to `path` through a temporary beside it and a rename, so no reader sees
-/// half a file, setting its mtime first when given. Creates the parent folders.
+/// Writes `bytes` to `path` atomically and durably (records must survive a crash), with the
+/// source's mtime when given.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(Error::out_of_range("a cache path must name a file"));
+    match mtime {
+        Some(time) => atomic::write_dated(path, &[bytes], Durability::Synced, time)?,
+        None => atomic::write(path, &[bytes], Durability::Synced)?,
     };
-    fs::create_dir_all(parent)?;
-    let temp = parent.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = write_file(&temp, bytes, mtime).and_then(|()| fs::rename(&temp, path));
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    Ok(written?)
-}
-
-fn write_file(path: &Path, bytes: &[u8], mtime: Option<SystemTime>) -> io::Result<()> {
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    if let Some(mtime) = mtime {
-        file.set_modified(mtime)?;
-    }
     Ok(())
 }
 
