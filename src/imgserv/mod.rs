@@ -10,6 +10,17 @@
 //! Parts: [`fit`] (pure query, geometry and names), [`store`] (the cache folder), [`mirrors`]
 //! (mirror map and manifests). It knows no HTTP: the caller turns a [`Location`] into a
 //! redirect and serves the cache folder as static files.
+//!
+//! Wiring it (not done yet): open one `ImgServ` at start from `RASTER`, `IMGSERV_CACHE_DIR`
+//! (default `DATA_DIR/.gigatile/imgcache`), `IMGSERV_CACHE_MAX_BYTES`,
+//! `IMGSERV_CACHE_MIN_LIFETIME`, the qualities and the TOML mirror list; call `flush` every
+//! ~30 s and at shutdown (off the async runtime). `GET /imgserv.cgi` (and `/imgserv`):
+//! form-decode the query into `fit::parse_query` (400 on error), `Catalog::pyramid` (404 when
+//! unknown, 503 + Retry-After until the image is Ready, so no half-built pyramid is cached),
+//! `fit`, then `ensure` with `render` on the render pool, and answer 302 to
+//! `Location::url(base + "/imgcache")`. `GET /imgcache/{name}`: static files of `cache_dir`
+//! (refuse dot-names and `..`), with Last-Modified (the source's mtime), ETag, Range, 304 and
+//! `Cache-Control: public, max-age=31536000, immutable` (names are versioned).
 
 pub mod fit;
 pub mod mirrors;
