@@ -61,7 +61,7 @@ pub fn write(path: &Path, parts: &[&[u8]], durability: Durability) -> io::Result
     write_inner(path, parts, durability, None)
 }
 
-/// As [`write`], with the file's modification time set before it appears (derived files that
+/// As [`write()`], with the file's modification time set before it appears (derived files that
 /// carry their source's mtime).
 pub fn write_dated(
     path: &Path,

@@ -78,105 +78,106 @@ pub enum LogFormat {
 }
 
 /// What one source of settings (flags with environment, or the TOML file) says. Every field is
-/// optional; defaults are applied by [`Settings::resolve`] and shown here in brackets.
+/// optional; defaults are applied by [`Settings::resolve`] and shown in each setting's help.
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsLayer {
-    /// Address to listen on [127.0.0.1; 0.0.0.0 for every interface].
+    /// Address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface).
     #[arg(long, env = "HOST")]
     pub host: Option<IpAddr>,
-    /// Port to listen on [8080].
+    /// Port to listen on (default: 8080).
     #[arg(long, env = "PORT")]
     pub port: Option<u16>,
-    /// Folder of images, scanned recursively [./data].
+    /// Folder of images, scanned recursively (default: ./data).
     #[arg(long, env = "DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Tile cache: memory, file or disabled [memory].
+    /// Tile cache: memory, file or disabled (default: memory).
     #[arg(long, env = "CACHE")]
     pub cache: Option<String>,
-    /// Most tiles the memory cache holds [10000].
+    /// Most tiles the memory cache holds (default: 10000).
     #[arg(long, env = "CACHE_MEMORY_TILES")]
     pub cache_memory_tiles: Option<u64>,
-    /// Most bytes the memory cache holds [256M].
+    /// Most bytes the memory cache holds (default: 256M).
     #[arg(long, env = "CACHE_MEMORY_BYTES")]
     pub cache_memory_bytes: Option<ByteSize>,
-    /// Folder of the file cache [DATA_DIR/.gigatile/tiles].
+    /// Folder of the file cache (default: DATA_DIR/.gigatile/tiles).
     #[arg(long, env = "CACHE_FILE_DIR")]
     pub cache_file_dir: Option<PathBuf>,
-    /// Most bytes the file cache holds; least recently used tiles go first [1G].
+    /// Most bytes the file cache holds; least recently used tiles go first (default: 1G).
     #[arg(long, env = "CACHE_FILE_MAX_BYTES")]
     pub cache_file_max_bytes: Option<ByteSize>,
-    /// Coarse levels of every image rendered ahead of requests (1 = the whole-image tile) [3].
+    /// Coarse levels of every image rendered ahead of requests, 1 being the whole-image tile
+    /// (default: 3).
     #[arg(long, env = "WARMUP_LEVELS")]
     pub warmup_levels: Option<u32>,
-    /// Background workers rendering warm-up tiles [1].
+    /// Background workers rendering warm-up tiles (default: 1).
     #[arg(long, env = "WARMUP_WORKERS")]
     pub warmup_workers: Option<usize>,
-    /// Log filter: error, warn, info, debug, trace, or a tracing filter [info].
+    /// Log filter: error, warn, info, debug, trace, or a tracing filter (default: info).
     #[arg(long, env = "LOG_LEVEL")]
     pub log_level: Option<String>,
-    /// Log format [pretty].
+    /// Log format (default: pretty).
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Bearer token required to upload and delete; without it, only loopback clients may [none].
+    /// Bearer token required to upload and delete; without it, only loopback clients may (default: none).
     #[arg(long, env = "UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
-    /// Largest upload accepted; larger ones get 413 [1G].
+    /// Largest upload accepted; larger ones get 413 (default: 1G).
     #[arg(long, env = "MAX_UPLOAD_SIZE")]
     pub max_upload_size: Option<ByteSize>,
-    /// Origin allowed by CORS; image routes allow any origin when unset [unset].
+    /// Origin allowed by CORS; image routes allow any origin when unset (default: unset).
     #[arg(long, env = "ALLOWED_ORIGIN")]
     pub allowed_origin: Option<String>,
-    /// Base URL used in emitted links, e.g. https://example.org/tiles [from the request].
+    /// Base URL used in emitted links, e.g. `https://example.org/tiles` (default: from the request).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
-    /// Trust X-Forwarded-Proto/Host from a reverse proxy for emitted links [false].
+    /// Trust X-Forwarded-Proto/Host from a reverse proxy for emitted links (default: false).
     #[arg(long, env = "TRUST_PROXY")]
     pub trust_proxy: Option<bool>,
-    /// Folder of built pyramids [DATA_DIR/.gigatile/pyramids].
+    /// Folder of built pyramids (default: DATA_DIR/.gigatile/pyramids).
     #[arg(long, env = "PYRAMID_DIR")]
     pub pyramid_dir: Option<PathBuf>,
-    /// Most bytes of built pyramids; least recently used go first; 0 = no limit [0].
+    /// Most bytes of built pyramids; least recently used go first; 0 = no limit (default: 0).
     #[arg(long, env = "PYRAMID_MAX_BYTES")]
     pub pyramid_max_bytes: Option<ByteSize>,
-    /// Full-resolution level of built pyramids: jpeg or lossless [jpeg].
+    /// Full-resolution level of built pyramids: jpeg or lossless (default: jpeg).
     #[arg(long, env = "PYRAMID_BASE")]
     pub pyramid_base: Option<String>,
-    /// Pyramids built at once [1].
+    /// Pyramids built at once (default: 1).
     #[arg(long, env = "PYRAMID_BUILDS")]
     pub pyramid_builds: Option<usize>,
-    /// Render threads [one per core].
+    /// Render threads (default: one per core).
     #[arg(long, env = "RENDER_THREADS")]
     pub render_threads: Option<usize>,
-    /// Renders that may wait for a thread; beyond, 503 with Retry-After [64].
+    /// Renders that may wait for a thread; beyond, 503 with Retry-After (default: 64).
     #[arg(long, env = "RENDER_QUEUE")]
     pub render_queue: Option<usize>,
-    /// Longest a render may wait and run, in milliseconds [10000].
+    /// Longest a render may wait and run, in milliseconds (default: 10000).
     #[arg(long, env = "RENDER_DEADLINE_MS")]
     pub render_deadline_ms: Option<u64>,
-    /// Longest a tile of a level still being built waits before 503, in milliseconds [2000].
+    /// Longest a tile of a level still being built waits before 503, in milliseconds (default: 2000).
     #[arg(long, env = "TILE_WAIT_MS")]
     pub tile_wait_ms: Option<u64>,
     /// Longest a client may take to send a request's headers, and to keep an idle connection,
-    /// in milliseconds [15000].
+    /// in milliseconds (default: 15000).
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
-    /// Most pixels a source may have [4000000000].
+    /// Most pixels a source may have (default: 4000000000).
     #[arg(long, env = "MAX_SOURCE_PIXELS")]
     pub max_source_pixels: Option<u64>,
-    /// Longest side a source may have, in pixels [1048576].
+    /// Longest side a source may have, in pixels (default: 1048576).
     #[arg(long, env = "MAX_SOURCE_DIMENSION")]
     pub max_source_dimension: Option<u32>,
-    /// Most memory a source that cannot be streamed may take decoded [1G].
+    /// Most memory a source that cannot be streamed may take decoded (default: 1G).
     #[arg(long, env = "MAX_DECODE_BYTES")]
     pub max_decode_bytes: Option<ByteSize>,
-    /// JPEG quality of rendered and built tiles, 1-100 [85].
+    /// JPEG quality of rendered and built tiles, 1-100 (default: 85).
     #[arg(long, env = "JPEG_QUALITY")]
     pub jpeg_quality: Option<u8>,
-    /// WebP quality of rendered tiles, 1-100 [80].
+    /// WebP quality of rendered tiles, 1-100 (default: 80).
     #[arg(long, env = "WEBP_QUALITY")]
     pub webp_quality: Option<u8>,
-    /// Colour of padding and of transparency in JPEG tiles, as RRGGBB [000000].
+    /// Colour of padding and of transparency in JPEG tiles, as RRGGBB (default: 000000).
     #[arg(long, env = "TILE_BACKGROUND")]
     pub tile_background: Option<String>,
 }
