@@ -9,6 +9,7 @@ mod middleware;
 mod ops;
 mod upload;
 mod viewer;
+mod write_timeout;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -31,6 +32,8 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::tiles::TileService;
 
+/// Longest a response write may wait for a client that stopped reading.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest in-flight requests are given to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -82,7 +85,8 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (for at most [`SHUTDOWN_GRACE`]). A client that takes longer than `header_timeout` to send
-/// a request's headers, or keeps a connection idle that long, is cut off.
+/// a request's headers, or keeps a connection idle that long, is cut off, and so is one that
+/// stops reading a response for [`WRITE_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -118,6 +122,7 @@ pub async fn serve(
                     req
                 });
                 let service = hyper_util::service::TowerToHyperService::new(service);
+                let stream = write_timeout::WriteTimeout::new(stream, WRITE_TIMEOUT);
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection.into_owned());
                 tokio::spawn(async move {
