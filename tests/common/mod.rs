@@ -1,6 +1,7 @@
 //! Shared test helpers: photo-like synthetic images, PSNR, temporary folders, external tools.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod server;
 
 use gigatile::raster::{PixelLayout, Raster};
