@@ -1,9 +1,6 @@
 //! http::images: the Gigaview image API: the list, an image's metadata, its tiles, and
 //! deleting an upload.
 
-use std::time::SystemTime;
-
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,16 +8,13 @@ use axum::Json;
 use serde::Serialize;
 
 use super::auth::authorize;
+use super::respond::{self, encode_options};
 use super::{ApiError, AppState, Peer};
 use crate::catalog::{DeleteError, ImageEntry, ImageStatus};
-use crate::codec::{EncodeOptions, OutputFormat};
+use crate::codec::OutputFormat;
 use crate::geometry::Geometry;
 use crate::pool::Priority;
 use crate::protocol::gigaview::{self, parse_image_path, ImagePath, TileAddress};
-
-/// `Cache-Control` of tiles: browsers and proxies may keep them an hour, then revalidate (a
-/// replaced source keeps its URLs, and its tiles get new ETags).
-const TILE_CACHE_CONTROL: &str = "public, max-age=3600";
 
 #[derive(Serialize)]
 struct ListItem<'a> {
@@ -153,13 +147,7 @@ async fn tile_response(
     tile: TileAddress,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = negotiate(&tile, headers);
-    let quality = match format {
-        OutputFormat::Jpeg => Some(state.settings.jpeg_quality),
-        OutputFormat::Webp => Some(state.settings.webp_quality),
-        OutputFormat::Png => None,
-    };
-    let encode = EncodeOptions { format, quality };
+    let encode = encode_options(&state.settings, negotiate(&tile, headers));
     let background = state.settings.tile_background;
     let served = state
         .tiles
@@ -167,63 +155,13 @@ async fn tile_response(
             gigaview::tile_request(geometry, &tile, encode, background)
         })
         .await?;
-    let mut response = conditional(
-        headers,
-        &served.data.etag,
-        served.entry.modified,
-        served.data.media_type,
-        served.data.bytes.clone(),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(TILE_CACHE_CONTROL),
-    );
+    let mut response = respond::tile(headers, &served);
     if tile.format.is_none() {
         response
             .headers_mut()
             .append(header::VARY, HeaderValue::from_static("Accept"));
     }
     Ok(response)
-}
-
-/// A 200 with the body, or a 304 when the client's `If-None-Match` (or, without it,
-/// `If-Modified-Since`) shows it has the body already; both carry the validators.
-pub fn conditional(
-    headers: &HeaderMap,
-    etag: &str,
-    modified: SystemTime,
-    media_type: &'static str,
-    body: bytes::Bytes,
-) -> Response {
-    let last_modified = httpdate::fmt_http_date(modified);
-    let not_modified = match headers.get(header::IF_NONE_MATCH) {
-        Some(inm) => inm
-            .to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .is_some_and(|since| {
-                since >= httpdate::parse_http_date(&last_modified).unwrap_or(modified)
-            }),
-    };
-    let mut response = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut r = Response::new(Body::from(body));
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
-        r
-    };
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&last_modified) {
-        h.insert(header::LAST_MODIFIED, v);
-    }
-    response
 }
 
 /// `DELETE /api/images/{id}`: removes an upload and everything derived from it.

@@ -96,7 +96,12 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 /// The CORS policy of a path: read-only image routes are public unless `ALLOWED_ORIGIN` is
 /// set; the API and uploads follow `ALLOWED_ORIGIN` (same-origin only when it is empty).
 fn is_image_route(path: &str) -> bool {
-    path.starts_with("/api/images/") && path.contains("/tiles/")
+    (path.starts_with("/api/images/") && path.contains("/tiles/"))
+        || ["/iiif/", "/dzi/", "/zoomify/", "/imgcache/"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+        || path == "/imgserv.cgi"
+        || path == "/imgserv"
 }
 
 /// Headers a browser script may read from our responses.

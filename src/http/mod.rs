@@ -7,6 +7,7 @@ mod error;
 mod images;
 mod middleware;
 mod ops;
+mod respond;
 mod upload;
 mod viewer;
 mod write_timeout;
