@@ -14,6 +14,8 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheMode;
+use crate::imgserv::mirrors::MirrorConfig;
+use crate::imgserv::{ImgServConfig, DEFAULT_RASTER};
 use crate::limits::Limits;
 use crate::pyramid::build::{BaseStorage, BuildOptions};
 
@@ -180,6 +182,27 @@ pub struct SettingsLayer {
     /// Colour of padding and of transparency in JPEG tiles, as RRGGBB (default: 000000).
     #[arg(long, env = "TILE_BACKGROUND")]
     pub tile_background: Option<String>,
+    /// Fitted images' widths are rounded down to a multiple of this, in pixels (default: 50).
+    #[arg(long, env = "RASTER")]
+    pub raster: Option<u32>,
+    /// Folder of fitted images (default: DATA_DIR/.gigatile/imgcache).
+    #[arg(long, env = "IMGSERV_CACHE_DIR")]
+    pub imgserv_cache_dir: Option<PathBuf>,
+    /// Most bytes of fitted images; over it, least recently used ones are deleted down to 2/3
+    /// of it (default: 1G).
+    #[arg(long, env = "IMGSERV_CACHE_MAX_BYTES")]
+    pub imgserv_cache_max_bytes: Option<ByteSize>,
+    /// Seconds since a fitted image was last handed out by a redirect during which it is never
+    /// deleted (default: 60).
+    #[arg(long, env = "IMGSERV_CACHE_MIN_LIFETIME")]
+    pub imgserv_cache_min_lifetime: Option<u64>,
+    /// Status of fitted-image redirects: 302, 303 or 307 (default: 302).
+    #[arg(long, env = "IMGSERV_REDIRECT_STATUS")]
+    pub imgserv_redirect_status: Option<u16>,
+    /// Mirrors of fitted images (TOML file only: `[[mirrors]]` tables with `name`, `base_url`,
+    /// `bandwidth` and `manifest`; a relative manifest path is read from the file's folder).
+    #[arg(skip)]
+    pub mirrors: Option<Vec<MirrorConfig>>,
 }
 
 impl SettingsLayer {
@@ -187,7 +210,13 @@ impl SettingsLayer {
     pub fn from_file(path: &Path) -> Result<SettingsLayer, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut layer: SettingsLayer =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for mirror in layer.mirrors.iter_mut().flatten() {
+            mirror.manifest = folder.join(&mirror.manifest);
+        }
+        Ok(layer)
     }
 
     /// This layer with `other`'s values where this one has none.
@@ -238,6 +267,10 @@ pub struct Settings {
     pub jpeg_quality: u8,
     pub webp_quality: u8,
     pub tile_background: [u8; 3],
+    /// Fitted images: raster, cache folder and limits, qualities, mirrors.
+    pub imgserv: ImgServConfig,
+    /// Status of fitted-image redirects.
+    pub imgserv_redirect_status: u16,
 }
 
 impl Settings {
@@ -249,6 +282,21 @@ impl Settings {
         let jpeg_quality = quality(layer.jpeg_quality.unwrap_or(85), "JPEG_QUALITY")?;
         let render_threads = layer.render_threads.unwrap_or(cores).max(1);
         let defaults = Limits::default();
+        let webp_quality = quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?;
+        let imgserv = ImgServConfig {
+            cache_dir: layer
+                .imgserv_cache_dir
+                .unwrap_or_else(|| own.join("imgcache")),
+            raster: match layer.raster.unwrap_or(DEFAULT_RASTER) {
+                0 => return Err("RASTER must be at least 1".into()),
+                raster => raster,
+            },
+            max_bytes: layer.imgserv_cache_max_bytes.map_or(1 << 30, |b| b.0),
+            min_lifetime: Duration::from_secs(layer.imgserv_cache_min_lifetime.unwrap_or(60)),
+            jpeg_quality: Some(jpeg_quality),
+            webp_quality: Some(webp_quality),
+            mirrors: layer.mirrors.unwrap_or_default(),
+        };
         Ok(Settings {
             host: layer.host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: layer.port.unwrap_or(8080),
@@ -305,8 +353,17 @@ impl Settings {
                     .map_or(defaults.max_decode_bytes, |b| b.0),
             },
             jpeg_quality,
-            webp_quality: quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?,
+            webp_quality,
             tile_background: parse_colour(layer.tile_background.as_deref().unwrap_or("000000"))?,
+            imgserv,
+            imgserv_redirect_status: match layer.imgserv_redirect_status.unwrap_or(302) {
+                status @ (302 | 303 | 307) => status,
+                other => {
+                    return Err(format!(
+                        "IMGSERV_REDIRECT_STATUS must be 302, 303 or 307, not {other}"
+                    ))
+                }
+            },
             data_dir,
         })
     }
@@ -374,5 +431,30 @@ mod tests {
         assert!(layer(|l| l.cache = Some("ram".into())).is_err());
         assert!(layer(|l| l.tile_background = Some("#12345".into())).is_err());
         assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
+        assert!(layer(|l| l.raster = Some(0)).is_err());
+        assert!(layer(|l| l.imgserv_redirect_status = Some(301)).is_err());
+    }
+
+    #[test]
+    fn mirrors_come_from_the_file_with_manifests_beside_it() {
+        let dir = std::env::temp_dir().join(format!("gigatile-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gigatile.toml");
+        std::fs::write(
+            &file,
+            "raster = 100\n[[mirrors]]\nname = \"eu\"\nbase_url = \"https://eu.example.org/img\"\n\
+             bandwidth = 1000\nmanifest = \"eu.txt\"\n",
+        )
+        .unwrap();
+        let layer = SettingsLayer::from_file(&file).unwrap();
+        let s = Settings::resolve(SettingsLayer::default().over(layer)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(s.imgserv.raster, 100);
+        assert_eq!(s.imgserv.mirrors.len(), 1);
+        assert_eq!(s.imgserv.mirrors[0].manifest, dir.join("eu.txt"));
+        assert_eq!(
+            s.imgserv.cache_dir,
+            PathBuf::from("data/.gigatile/imgcache")
+        );
     }
 }

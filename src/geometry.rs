@@ -93,6 +93,17 @@ impl Geometry {
         w.abs_diff(width) <= 1 && h.abs_diff(height) <= 1
     }
 
+    /// The coarsest level (at most K) still at least `width`×`height`: the finest level a
+    /// picture scaled down to that size needs.
+    pub fn level_for_size(&self, width: u32, height: u32) -> Level {
+        let coarsest = self.max_level().0;
+        let fits = |k: u32| {
+            let (w, h) = self.level_size(Level(k));
+            w >= width && h >= height
+        };
+        Level((0..coarsest).take_while(|&k| fits(k + 1)).count() as u32)
+    }
+
     /// Total number of tiles over all levels 0..=K.
     pub fn total_tiles(&self) -> u64 {
         (0..self.level_count())
@@ -107,6 +118,16 @@ impl Geometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_level_for_a_size_is_the_coarsest_still_large_enough() {
+        let g = Geometry::new(4000, 3000);
+        assert_eq!(g.level_for_size(4000, 3000), Level(0));
+        assert_eq!(g.level_for_size(2001, 10), Level(0));
+        assert_eq!(g.level_for_size(2000, 1500), Level(1));
+        assert_eq!(g.level_for_size(800, 600), Level(2));
+        assert_eq!(g.level_for_size(1, 1), g.max_level());
+    }
 
     #[test]
     fn max_level_follows_the_design_formula() {

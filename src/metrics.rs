@@ -15,6 +15,8 @@ pub struct Metrics {
     pub overloaded: AtomicU64,
     pub warmup_renders: AtomicU64,
     pub uploads: AtomicU64,
+    pub imgserv_redirects: AtomicU64,
+    pub imgserv_renders: AtomicU64,
 }
 
 impl Metrics {

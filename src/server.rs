@@ -11,6 +11,8 @@ use crate::catalog::{Catalog, CatalogConfig};
 use crate::codec::{EncodeOptions, OutputFormat};
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::imgserv::service::FitService;
+use crate::imgserv::ImgServ;
 use crate::metrics::Metrics;
 use crate::pool::RenderPool;
 use crate::tiles::{TileService, TileSettings};
@@ -26,6 +28,10 @@ pub fn catalog_config(settings: &Settings) -> CatalogConfig {
         limits: settings.limits,
         max_concurrent_builds: settings.pyramid_builds,
         rescan_interval: std::time::Duration::from_secs(30),
+        derived_dirs: vec![
+            settings.cache_file_dir.clone(),
+            settings.imgserv.cache_dir.clone(),
+        ],
     }
 }
 
@@ -48,6 +54,10 @@ pub async fn run(
         file_dir: settings.cache_file_dir.clone(),
         file_max_bytes: settings.cache_file_max_bytes,
     })?;
+    let imgserv_config = settings.imgserv.clone();
+    let imgserv = tokio::task::spawn_blocking(move || ImgServ::open(imgserv_config).map(Arc::new))
+        .await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))??;
     let pool = RenderPool::new(settings.render_threads, settings.render_queue);
     let metrics = Arc::new(Metrics::default());
     let tiles = TileService::new(
@@ -76,13 +86,21 @@ pub async fn run(
     ));
     let stopping = Arc::new(AtomicBool::new(false));
     let header_timeout = settings.header_read_timeout;
+    let fitted = FitService::new(
+        Arc::clone(&imgserv),
+        tiles.clone(),
+        settings.render_deadline,
+        Arc::clone(&metrics),
+    );
     let state = AppState {
         settings: Arc::new(settings),
         catalog: catalog.clone(),
         tiles,
+        fitted,
         metrics,
         stopping: Arc::clone(&stopping),
     };
+    let flusher = tokio::spawn(flush_fitted_uses(Arc::clone(&imgserv), stop_tx.subscribe()));
     tracing::info!(address = %listener.local_addr()?, images = catalog.list().len(), "serving");
     let shutdown = async move {
         shutdown.await;
@@ -92,10 +110,35 @@ pub async fn run(
     };
     http::serve(listener, http::app(state), header_timeout, shutdown).await?;
     let _ = warmup.await;
+    let _ = flusher.await;
+    flush_uses(Arc::clone(&imgserv)).await;
     pool.shutdown();
     tokio::task::spawn_blocking(move || catalog.shutdown())
         .await
         .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the last uses of fitted images are written to their records.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes fitted images' last uses every [`FLUSH_EVERY`] until the server stops (a cached
+/// redirect itself never writes; the server writes them once more after the last request).
+async fn flush_fitted_uses(imgserv: Arc<ImgServ>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FLUSH_EVERY) => flush_uses(Arc::clone(&imgserv)).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Writes fitted images' last uses, off the async runtime.
+async fn flush_uses(imgserv: Arc<ImgServ>) {
+    match tokio::task::spawn_blocking(move || imgserv.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not write fitted-image records"),
+        Err(e) => tracing::warn!(error = %e, "fitted-image record writer failed"),
+    }
 }

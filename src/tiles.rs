@@ -44,6 +44,28 @@ pub enum TileError {
     Render(String),
 }
 
+impl TileError {
+    /// A render the pool did not run or finish (counted as overloaded unless it panicked).
+    pub fn from_pool(e: PoolError, metrics: &Metrics) -> TileError {
+        match e {
+            PoolError::Overloaded | PoolError::DeadlineExceeded | PoolError::ShuttingDown => {
+                Metrics::inc(&metrics.overloaded);
+                TileError::Overloaded
+            }
+            PoolError::Panicked => TileError::Render("the renderer failed".into()),
+        }
+    }
+
+    /// A render that failed (counted).
+    pub fn from_render(e: crate::Error, metrics: &Metrics) -> TileError {
+        Metrics::inc(&metrics.render_errors);
+        match e {
+            crate::Error::OutOfRange(m) => TileError::OutOfRange(m),
+            other => TileError::Render(other.to_string()),
+        }
+    }
+}
+
 /// Settings of the tile service.
 #[derive(Debug, Clone, Copy)]
 pub struct TileSettings {
@@ -140,8 +162,9 @@ impl TileService {
     }
 
     /// Waits until the image can serve `level` (a preview serves coarse levels early), for at
-    /// most the configured wait (background work does not wait).
-    async fn wait_for_level(
+    /// most the configured wait (background work does not wait); then the image and what
+    /// serves it.
+    pub async fn wait_for_level(
         &self,
         id: &str,
         level: crate::geometry::Level,
@@ -190,20 +213,8 @@ impl TileService {
             .pool
             .run(priority, self.settings.deadline, job)
             .await
-            .map_err(|e| match e {
-                PoolError::Overloaded | PoolError::DeadlineExceeded | PoolError::ShuttingDown => {
-                    Metrics::inc(&self.metrics.overloaded);
-                    TileError::Overloaded
-                }
-                PoolError::Panicked => TileError::Render("the renderer failed".into()),
-            })?
-            .map_err(|e| {
-                Metrics::inc(&self.metrics.render_errors);
-                match e {
-                    crate::Error::OutOfRange(m) => TileError::OutOfRange(m),
-                    other => TileError::Render(other.to_string()),
-                }
-            })?;
+            .map_err(|e| TileError::from_pool(e, &self.metrics))?
+            .map_err(|e| TileError::from_render(e, &self.metrics))?;
         Metrics::inc(if priority == Priority::Background {
             &self.metrics.warmup_renders
         } else {

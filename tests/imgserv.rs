@@ -321,7 +321,7 @@ fn precache_lays_files_out_like_the_cache_and_writes_the_manifest() {
     let sources = [(entry, pyramid)];
     let sizes = [(200, 200), (100, 100), (120, 100)];
     let names = serv
-        .precache(&sources, &sizes, Some(&out), Some(&manifest))
+        .precache(&sources, &sizes, Some(&out), Some(&manifest), |_| {})
         .unwrap();
     assert_eq!(
         names.len(),
@@ -350,7 +350,9 @@ fn precache_lays_files_out_like_the_cache_and_writes_the_manifest() {
     let listed = std::fs::read_to_string(&manifest).unwrap();
     assert_eq!(listed.lines().collect::<Vec<_>>(), expected);
 
-    let cached = serv.precache(&sources, &sizes[..1], None, None).unwrap();
+    let cached = serv
+        .precache(&sources, &sizes[..1], None, None, |_| {})
+        .unwrap();
     assert!(serv.cache_dir().join(&cached[0]).is_file());
     catalog.shutdown();
 }

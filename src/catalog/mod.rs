@@ -72,6 +72,9 @@ pub struct CatalogConfig {
     pub max_concurrent_builds: usize,
     /// Fallback poll for changes the watcher misses.
     pub rescan_interval: Duration,
+    /// More folders of derived data never scanned for images (the tile file cache, fitted
+    /// images), wherever they are configured.
+    pub derived_dirs: Vec<PathBuf>,
 }
 
 impl CatalogConfig {
@@ -87,6 +90,7 @@ impl CatalogConfig {
             limits: Limits::default(),
             max_concurrent_builds: 1,
             rescan_interval: Duration::from_secs(30),
+            derived_dirs: Vec::new(),
         }
     }
 }
@@ -257,7 +261,10 @@ impl Catalog {
         remove_stale_temps(&config.pyramid_dir)?;
         let rules = ScanRules {
             root: std::fs::canonicalize(&config.data_dir)?,
-            skip: vec![std::fs::canonicalize(&config.pyramid_dir)?],
+            skip: std::iter::once(&config.pyramid_dir)
+                .chain(&config.derived_dirs)
+                .map(|dir| std::fs::canonicalize(dir).or_else(|_| std::path::absolute(dir)))
+                .collect::<std::io::Result<_>>()?,
         };
         let workers = config.max_concurrent_builds.max(1);
         let mut options = config.build;

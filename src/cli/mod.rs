@@ -3,6 +3,7 @@
 mod convert;
 mod demo;
 mod info;
+mod precache;
 mod progress;
 mod purge;
 mod serve;
@@ -35,6 +36,9 @@ enum Command {
     /// Drop derived data (built pyramids, cached tiles) of one image or all; it is rebuilt on
     /// demand. Source files are never touched.
     Purge(purge::PurgeArgs),
+    /// Make fitted images ahead of time, into the cache or a folder for a mirror (with its
+    /// manifest).
+    Precache(precache::PrecacheArgs),
     /// Render a procedural demo image as a pyramid and serve it.
     Demo(demo::DemoArgs),
 }
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tile(args) => tile::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Purge(args) => purge::run(&args),
+        Command::Precache(args) => precache::run(&args),
         Command::Demo(args) => demo::run(&args),
     }
 }

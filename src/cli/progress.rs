@@ -1,4 +1,4 @@
-//! cli::progress: a progress bar for a pyramid build, on a terminal only.
+//! cli::progress: progress bars (of a pyramid build, or of counted steps), on a terminal only.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,15 +13,7 @@ pub fn with_bar<T>(label: &str, progress: &Progress, work: impl FnOnce() -> T) -
     if !std::io::stderr().is_terminal() {
         return work();
     }
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
+    let bar = bar(label, 1000);
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (bar, progress, done) = (bar.clone(), progress.clone(), Arc::clone(&done));
@@ -37,4 +29,21 @@ pub fn with_bar<T>(label: &str, progress: &Progress, work: impl FnOnce() -> T) -
     let _ = watcher.join();
     bar.finish_and_clear();
     result
+}
+
+/// A bar of `len` steps on stderr, hidden unless stderr is a terminal.
+pub fn bar(label: &str, len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
 }

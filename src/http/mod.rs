@@ -5,9 +5,11 @@
 mod auth;
 mod error;
 mod images;
+mod imgserv;
 mod middleware;
 mod ops;
 mod respond;
+mod static_files;
 mod upload;
 mod viewer;
 mod write_timeout;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -30,6 +33,7 @@ pub use error::ApiError;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::imgserv::service::FitService;
 use crate::metrics::Metrics;
 use crate::tiles::TileService;
 
@@ -44,6 +48,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub catalog: Catalog,
     pub tiles: TileService,
+    pub fitted: FitService,
     pub metrics: Arc<Metrics>,
     /// Set when the server stops taking work (`/readyz` answers 503).
     pub stopping: Arc<AtomicBool>,
@@ -69,6 +74,9 @@ pub fn app(state: AppState) -> Router {
             "/api/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/imgserv.cgi", get(imgserv::fitted))
+        .route("/imgserv", get(imgserv::fitted))
+        .route("/imgcache/{*name}", get(imgserv::cached))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -82,6 +90,34 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
+}
+
+/// The base of absolute links this server emits (redirects, info.json ids, manifests):
+/// `PUBLIC_BASE_URL` when set, else `X-Forwarded-Proto`/`X-Forwarded-Host` when `TRUST_PROXY`
+/// is on, else `http://` and the request's `Host`; empty (links relative to the server's root)
+/// when the request names no usable host.
+pub fn base_url(settings: &Settings, headers: &HeaderMap) -> String {
+    if let Some(base) = &settings.public_base_url {
+        return base.clone();
+    }
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| {
+                !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+            })
+    };
+    let forwarded = |name| first(name).filter(|_| settings.trust_proxy);
+    let proto = forwarded("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https"));
+    match forwarded("x-forwarded-host").or_else(|| first("host")) {
+        Some(host) => format!("{}://{host}", proto.unwrap_or("http")),
+        None => String::new(),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish

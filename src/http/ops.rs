@@ -76,6 +76,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         &m.overloaded,
     );
     out.counter("gigatile_uploads_total", "Uploads accepted.", &m.uploads);
+    out.counter(
+        "gigatile_imgserv_redirects_total",
+        "Fitted-image requests answered with a redirect.",
+        &m.imgserv_redirects,
+    );
+    out.counter(
+        "gigatile_imgserv_renders_total",
+        "Fitted images made for requests.",
+        &m.imgserv_renders,
+    );
     let cache = state.tiles.cache().stats();
     out.metric(
         "gigatile_cache_bytes",

@@ -41,8 +41,8 @@ pub fn tile(headers: &HeaderMap, served: &Tile) -> Response {
     response
 }
 
-/// A 200 with the body, or a 304 when the client's `If-None-Match` (or, without it,
-/// `If-Modified-Since`) shows it has the body already; both carry the validators.
+/// A 200 with the body, or a 304 when the client has it already (see [`not_modified`]); both
+/// carry the validators.
 pub fn conditional(
     headers: &HeaderMap,
     etag: &str,
@@ -51,19 +51,7 @@ pub fn conditional(
     body: bytes::Bytes,
 ) -> Response {
     let last_modified = httpdate::fmt_http_date(modified);
-    let not_modified = match headers.get(header::IF_NONE_MATCH) {
-        Some(inm) => inm
-            .to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .is_some_and(|since| {
-                since >= httpdate::parse_http_date(&last_modified).unwrap_or(modified)
-            }),
-    };
-    let mut response = if not_modified {
+    let mut response = if not_modified(headers, etag, &last_modified) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = Response::new(Body::from(body));
@@ -71,12 +59,32 @@ pub fn conditional(
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
         r
     };
-    let h = response.headers_mut();
+    validators(response.headers_mut(), etag, &last_modified);
+    response
+}
+
+/// Whether the client's `If-None-Match` (or, without it, `If-Modified-Since`) shows it has
+/// the body whose validators are `etag` and `last_modified` (an HTTP date).
+pub fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
+    match headers.get(header::IF_NONE_MATCH) {
+        Some(inm) => inm
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .zip(httpdate::parse_http_date(last_modified).ok())
+            .is_some_and(|(since, modified)| since >= modified),
+    }
+}
+
+/// Sets `ETag` and `Last-Modified`.
+pub fn validators(h: &mut HeaderMap, etag: &str, last_modified: &str) {
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+    if let Ok(v) = HeaderValue::from_str(last_modified) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    response
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::store::write_atomic;
 use crate::error::Result;
@@ -21,8 +21,9 @@ use crate::error::Result;
 /// How often a manifest's mtime is checked, at most.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
-/// One mirror as configured (the TOML file's `[[imgserv.mirrors]]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One mirror as configured (the TOML file's `[[mirrors]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     pub name: String,
     /// Prefix of the mirror's URLs; a file's URL is this, `/`, then its cache-relative name.

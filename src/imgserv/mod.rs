@@ -8,22 +8,17 @@
 //! like it, and writes a mirror's manifest.
 //!
 //! Parts: [`fit`] (pure query, geometry and names), [`store`] (the cache folder), [`mirrors`]
-//! (mirror map and manifests). It knows no HTTP: the caller turns a [`Location`] into a
+//! (mirror map and manifests), [`service`] (the server's async side: waiting, the pool, one
+//! render per file). It knows no HTTP: the caller turns a [`Location`] into a
 //! redirect and serves the cache folder as static files.
 //!
-//! Wiring it (not done yet): open one `ImgServ` at start from `RASTER`, `IMGSERV_CACHE_DIR`
-//! (default `DATA_DIR/.gigatile/imgcache`), `IMGSERV_CACHE_MAX_BYTES`,
-//! `IMGSERV_CACHE_MIN_LIFETIME`, the qualities and the TOML mirror list; call `flush` every
-//! ~30 s and at shutdown (off the async runtime). `GET /imgserv.cgi` (and `/imgserv`):
-//! form-decode the query into `fit::parse_query` (400 on error), `Catalog::pyramid` (404 when
-//! unknown, 503 + Retry-After until the image is Ready, so no half-built pyramid is cached),
-//! `fit`, then `ensure` with `render` on the render pool, and answer 302 to
-//! `Location::url(base + "/imgcache")`. `GET /imgcache/{name}`: static files of `cache_dir`
-//! (refuse dot-names and `..`), with Last-Modified (the source's mtime), ETag, Range, 304 and
-//! `Cache-Control: public, max-age=31536000, immutable` (names are versioned).
+//! The server opens one `ImgServ` from the settings (`RASTER`, `IMGSERV_CACHE_*`, the TOML
+//! file's mirrors), serves it through [`service::FitService`] and writes last uses every
+//! 30 s and at shutdown; `gigatile precache` calls [`ImgServ::precache`].
 
 pub mod fit;
 pub mod mirrors;
+pub mod service;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -108,6 +103,11 @@ impl ImgServ {
         })
     }
 
+    /// The raster fitted widths are rounded down to.
+    pub fn raster(&self) -> u32 {
+        self.raster
+    }
+
     /// The cache folder, to serve under `/imgcache/`.
     pub fn cache_dir(&self) -> &Path {
         self.store.dir()
@@ -121,6 +121,17 @@ impl ImgServ {
     /// The fitted version a query asks of a source.
     pub fn fit(&self, source: &SourceFacts, query: &FitQuery) -> Fitted {
         fit::fit(query, source, self.raster)
+    }
+
+    /// Where `fitted` can be fetched without making it: the fastest mirror holding it, else
+    /// the cache folder when it is there already (its use recorded in memory). No render and
+    /// no write: the path of a cached redirect.
+    pub fn locate(&self, source: &SourceFacts, fitted: &Fitted) -> Result<Option<Location>> {
+        if let Some(url) = self.mirrors.find_url(&fitted.name) {
+            return Ok(Some(Location::Mirror(url)));
+        }
+        let cached = self.store.lookup(source, fitted)?;
+        Ok(cached.then(|| Location::Local(fitted.name.clone())))
     }
 
     /// Where `fitted` can be fetched: the fastest mirror holding it, else the cache folder,
@@ -169,14 +180,15 @@ impl ImgServ {
 
     /// Makes the versions of every source for every box in `sizes` ahead of time, into the
     /// cache folder when `out` is `None`, else into `out` laid out like the cache (for copying
-    /// to a mirror), and adds their names to `manifest` when given. Returns the names, in
-    /// order; stops at the first error.
+    /// to a mirror), and adds their names to `manifest` when given. Calls `done` after each
+    /// source and box. Returns the names, in order; stops at the first error.
     pub fn precache(
         &self,
         sources: &[(ImageEntry, Pyramid)],
         sizes: &[(u32, u32)],
         out: Option<&Path>,
         manifest: Option<&Path>,
+        mut done: impl FnMut(&Fitted),
     ) -> Result<Vec<String>> {
         let mut names = Vec::new();
         for (entry, pyramid) in sources {
@@ -193,6 +205,7 @@ impl ImgServ {
                     None => self.store.ensure(&source, &fitted, render)?,
                     Some(dir) => write_missing(&dir.join(&fitted.name), &source, render)?,
                 }
+                done(&fitted);
                 if !names.contains(&fitted.name) {
                     names.push(fitted.name);
                 }

@@ -230,14 +230,8 @@ impl FileStore {
         let path = self.config.dir.join(&fitted.name);
         let mut state = self.lock();
         loop {
-            let stale = state.check_source(&fitted.id, source);
-            self.remove_files(&fitted.id, &stale);
-            if state.has_version(&fitted.id, file) {
-                if path.is_file() {
-                    state.touch(&fitted.id, file);
-                    return Ok(());
-                }
-                state.forget_version(&fitted.id, file);
+            if self.hit(&mut state, source, fitted, file, &path) {
+                return Ok(());
             }
             if state.making.insert(fitted.name.clone()) {
                 break;
@@ -256,6 +250,36 @@ impl FileStore {
         write_atomic(&path, &bytes, Some(source_mtime(source)))?;
         self.add_version(source, fitted, file, bytes.len() as u64);
         self.flush()
+    }
+
+    /// Whether `fitted` is in the folder already; records its use when it is. No render and
+    /// no write (but the files of a changed source are dropped).
+    pub fn lookup(&self, source: &SourceFacts, fitted: &Fitted) -> Result<bool> {
+        let file = file_in_folder(fitted)?;
+        let path = self.config.dir.join(&fitted.name);
+        Ok(self.hit(&mut self.lock(), source, fitted, file, &path))
+    }
+
+    /// The check of [`FileStore::ensure`] and [`FileStore::lookup`]: drops the versions of a
+    /// changed source and a version whose file has gone, then touches the version if present.
+    fn hit(
+        &self,
+        state: &mut State,
+        source: &SourceFacts,
+        fitted: &Fitted,
+        file: &str,
+        path: &Path,
+    ) -> bool {
+        let stale = state.check_source(&fitted.id, source);
+        self.remove_files(&fitted.id, &stale);
+        if state.has_version(&fitted.id, file) {
+            if path.is_file() {
+                state.touch(&fitted.id, file);
+                return true;
+            }
+            state.forget_version(&fitted.id, file);
+        }
+        false
     }
 
     /// Writes the records whose last uses or versions changed since they were last written.

@@ -1,0 +1,53 @@
+//! http::imgserv: fitted images over HTTP. `GET /imgserv.cgi` (and `/imgserv`) answers a
+//! redirect to the fitted file, on the fastest mirror holding it or under `/imgcache/`, making
+//! it first when needed; `GET /imgcache/{name}` serves the cache folder as static files.
+//!
+//! The work is [`crate::imgserv::service::FitService`]'s; this module only parses and answers.
+
+use std::borrow::Cow;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{base_url, static_files, ApiError, AppState};
+use crate::imgserv::{fit, Location};
+use crate::metrics::Metrics;
+
+/// `GET /imgserv.cgi?src=/{id}&width=W&height=H[&format=jpg|png|webp]`.
+pub async fn fitted(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let pairs: Vec<(Cow<str>, Cow<str>)> = form_urlencoded::parse(query.as_bytes()).collect();
+    let query = fit::parse_query(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let location = state.fitted.locate(&query).await?;
+    Metrics::inc(&state.metrics.imgserv_redirects);
+    let target = match &location {
+        Location::Mirror(url) => url.clone(),
+        Location::Local(_) => {
+            location.url(&format!("{}/imgcache", base_url(&state.settings, &headers)))
+        }
+    };
+    let target = HeaderValue::from_str(&target)
+        .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let status =
+        StatusCode::from_u16(state.settings.imgserv_redirect_status).unwrap_or(StatusCode::FOUND);
+    let mut response = status.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, target);
+    // The redirect must reach the server each time: it records the file's last use.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /imgcache/{name}`: a fitted file.
+pub async fn cached(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    static_files::serve(state.fitted.imgserv().cache_dir(), &name, &headers).await
+}
