@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::fit::{self, FitQuery};
 use super::{source_facts, ImgServ, Location};
 use crate::cache::inflight::Inflight;
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, Level};
 use crate::metrics::Metrics;
 use crate::pool::Priority;
 use crate::tiles::{TileError, TileService};
@@ -49,22 +49,23 @@ impl FitService {
 
     /// Where the file `query` asks for can be fetched, made first when missing.
     pub async fn locate(&self, query: &FitQuery) -> Result<Location, TileError> {
-        let entry = self
-            .tiles
-            .catalog()
-            .get(&query.id)
-            .ok_or(TileError::NotFound)?;
-        // The level the fitted size needs decides whether a preview can serve it yet.
-        let (width, height) = fit::fit_size(
-            (entry.width, entry.height),
-            query.box_size,
-            self.imgserv.raster(),
-        );
-        let level = Geometry::new(entry.width, entry.height).level_for_size(width, height);
-        let (entry, pyramid) = self
-            .tiles
-            .wait_for_level(&query.id, level, Priority::User)
-            .await?;
+        let catalog = self.tiles.catalog();
+        let (entry, pyramid) = match catalog.pyramid(&query.id) {
+            Some(ready) if ready.0.ready_level == Some(Level(0)) => ready,
+            _ => {
+                let entry = catalog.get(&query.id).ok_or(TileError::NotFound)?;
+                // The level the fitted size needs decides whether a preview can serve it yet.
+                let (width, height) = fit::fit_size(
+                    (entry.width, entry.height),
+                    query.box_size,
+                    self.imgserv.raster(),
+                );
+                let level = Geometry::new(entry.width, entry.height).level_for_size(width, height);
+                self.tiles
+                    .wait_for_level(&query.id, level, Priority::User)
+                    .await?
+            }
+        };
         let source = source_facts(&entry, &pyramid);
         let fitted = self.imgserv.fit(&source, query);
         let found = self
