@@ -3,7 +3,9 @@
 //! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
 
 mod auth;
+pub mod base_url;
 mod error;
+mod iiif;
 mod images;
 mod middleware;
 mod ops;
@@ -65,6 +67,8 @@ pub fn app(state: AppState) -> Router {
             "/api/images/{*path}",
             get(images::get).delete(images::delete),
         )
+        .route("/iiif/3/{*path}", get(iiif::v3))
+        .route("/iiif/2/{*path}", get(iiif::v2))
         .route(
             "/api/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
