@@ -1,7 +1,8 @@
 //! http::iiif: the IIIF routes: Image API 3.0 under `/iiif/3/` and 2.1 under `/iiif/2/`
 //! (info.json, image requests, base URI redirects) and the Presentation 3 manifest at
 //! `/iiif/3/{id}/manifest.json`. Parsing, resolution and documents live in
-//! `protocol::iiif`; this adds HTTP: statuses, content negotiation, `Link` headers, caching.
+//! `protocol::iiif`; this adds HTTP: statuses (400, 404, 415), content negotiation, `Link`
+//! headers and caching.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -23,9 +24,6 @@ impl From<IiifError> for ApiError {
             IiifError::BadRequest(m) => ApiError::bad_request(m),
             IiifError::UnsupportedFormat(m) => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format", m)
-            }
-            IiifError::NotImplemented(m) => {
-                ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_implemented", m)
             }
         }
     }

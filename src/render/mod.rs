@@ -10,7 +10,7 @@
 //! 3. **assemble** the region from only the stored tiles it touches;
 //! 4. **resize** to the output size (Catmull-Rom, alpha-aware);
 //! 5. **compose**: flatten alpha for JPEG, pad to the canvas;
-//! 6. **transform**: mirror, rotate by 90° steps, grey or bitonal (IIIF);
+//! 6. **transform**: mirror, rotate, grey or bitonal (IIIF);
 //! 7. **encode**.
 //!
 //! It knows nothing of HTTP, URLs or files.
@@ -72,7 +72,8 @@ pub fn render(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
         });
     }
     let raster = render_raster(pyramid, req.level, req.region, req.out_size)?;
-    let composed = transform::apply(compose(raster, req), &req.transform);
+    let fill = (!req.encode.format.supports_alpha()).then_some(req.background);
+    let composed = transform::apply(compose(raster, req), &req.transform, fill);
     Ok(Rendered {
         bytes: codec::encode(&composed, req.encode)?,
         format: req.encode.format,

@@ -36,7 +36,7 @@ impl Attribution<'_> {
 }
 
 /// Features beyond level 0 that both versions support (3.0 names).
-const FEATURES: [&str; 14] = [
+const FEATURES: [&str; 15] = [
     "baseUriRedirect",
     "canonicalLinkHeader",
     "cors",
@@ -46,6 +46,7 @@ const FEATURES: [&str; 14] = [
     "regionByPct",
     "regionByPx",
     "regionSquare",
+    "rotationArbitrary",
     "rotationBy90s",
     "sizeByConfinedWh",
     "sizeByH",
@@ -244,7 +245,7 @@ mod tests {
         for f in ["sizeUpscaling", "mirroring", "baseUriRedirect", "regionSquare"] {
             assert!(features.contains(&json!(f)), "{f}");
         }
-        assert!(!features.contains(&json!("rotationArbitrary")));
+        assert!(features.contains(&json!("rotationArbitrary")));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! size with the spec's rules into the one canonical [`TileRequest`], and canonical URIs.
 //! [`info`] formats info.json and the Presentation 3 manifest. Knows no HTTP, files or pixels.
 //!
+//! Every feature of level 2 is served, and beyond it mirroring, arbitrary rotation (to a
+//! thousandth of a degree), upscaling (`^` in 3.0), WebP and the canonical and profile links;
+//! tif, gif, pdf and jp2 are refused with 415.
+//!
 //! Resolution follows the spec in full-resolution pixels: the region is cropped to the image
 //! (entirely outside or empty: 400), the size computed from it (3.0 needs `^` to upscale), then
 //! the request is put on the coarsest pyramid level on whose pixel grid the region lies exactly,
@@ -68,9 +72,6 @@ pub enum IiifError {
     /// A format the spec names that this server does not produce (415).
     #[error("{0}")]
     UnsupportedFormat(String),
-    /// A valid request for a feature this server does not implement (501).
-    #[error("{0}")]
-    NotImplemented(String),
 }
 
 fn bad(msg: impl Into<String>) -> IiifError {
@@ -301,19 +302,10 @@ fn parse_size(version: Version, s: &str) -> Result<Size, IiifError> {
     Ok(Size { upscale, kind })
 }
 
-/// Rotation by multiples of 90° (and 360); other angles are valid but not implemented (501).
+/// Rotation: degrees clockwise from 0 to 360, to a thousandth of a degree.
 fn parse_rotation(s: &str) -> Result<Rotation, IiifError> {
     let degrees = parse_decimal(s.strip_prefix('!').unwrap_or(s), "the rotation")?;
-    if degrees > 360.0 {
-        return Err(bad("the rotation must be from 0 to 360"));
-    }
-    let whole = degrees.fract() == 0.0;
-    whole
-        .then(|| Rotation::from_degrees(degrees as u32))
-        .flatten()
-        .ok_or_else(|| {
-            IiifError::NotImplemented("only rotations by multiples of 90° are supported".into())
-        })
+    Rotation::from_degrees(degrees).ok_or_else(|| bad("the rotation must be from 0 to 360"))
 }
 
 fn parse_quality(s: &str) -> Result<QualityName, IiifError> {
@@ -467,6 +459,12 @@ pub fn resolve(
 ) -> Result<Resolved, IiifError> {
     let region = resolve_region(req.region, size)?;
     let size = resolve_size(version, req.size, region)?;
+    let (w, h) = transform(req).output_size(size);
+    if w > MAX_WIDTH || h > MAX_HEIGHT || u64::from(w) * u64::from(h) > MAX_AREA {
+        return Err(bad(format!(
+            "rotated, the image is {w}×{h}: beyond maxWidth, maxHeight or maxArea"
+        )));
+    }
     Ok(Resolved { region, size })
 }
 
@@ -572,7 +570,7 @@ pub fn canonical_uri(
         "{}/{region}/{size}/{}{}/{}.{}",
         service_uri(version, base, id),
         if req.mirror { "!" } else { "" },
-        req.rotation.degrees(),
+        req.rotation.format(),
         req.quality.name(),
         req.format.extension()
     )

@@ -178,19 +178,32 @@ fn syntax_errors_are_400() {
 }
 
 #[test]
-fn unsupported_formats_are_415_and_arbitrary_rotation_501() {
+fn unsupported_formats_are_415() {
     for f in ["tif", "gif", "pdf", "jp2"] {
         assert!(matches!(
             err(V3, &format!("i/full/max/0/default.{f}")),
             IiifError::UnsupportedFormat(_)
         ));
     }
-    for r in ["45", "!22.5", "90.5"] {
-        assert!(matches!(
-            err(V3, &format!("i/full/max/{r}/default.jpg")),
-            IiifError::NotImplemented(_)
-        ));
-    }
+}
+
+#[test]
+fn arbitrary_rotations_parse_and_grow_the_output() {
+    let (_, req) = image(V3, "i/full/max/!22.5/default.jpg");
+    assert!(req.mirror);
+    assert_eq!(req.rotation, Rotation::Arbitrary(22_500));
+    // A 16000-wide image turned 45° no longer fits maxWidth.
+    assert!(matches!(
+        resolved(V3, "full/max/45/default.jpg", (16000, 100)),
+        Err(IiifError::BadRequest(_))
+    ));
+    let (_, req) = image(V3, "a/full/100,100/45.5/default.png");
+    let r = resolve(V3, &req, (1000, 600)).unwrap();
+    assert_eq!(r.size, (100, 100), "the size is of the region, before rotating");
+    assert_eq!(
+        canonical_uri(V3, "http://h", "a", (1000, 600), &req, &r),
+        "http://h/iiif/3/a/full/100,100/45.5/default.png"
+    );
 }
 
 #[test]
