@@ -68,9 +68,15 @@ fn info_json_3_describes_the_image_and_the_pyramid() {
     assert_eq!(info["type"], "ImageService3");
     assert_eq!(info["protocol"], "http://iiif.io/api/image");
     assert_eq!(info["profile"], "level2");
-    assert_eq!((info["width"].as_u64(), info["height"].as_u64()), (Some(700), Some(500)));
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(700), Some(500))
+    );
     assert_eq!(info["tiles"][0]["width"], 256);
-    assert_eq!(info["tiles"][0]["scaleFactors"], serde_json::json!([1, 2, 4]));
+    assert_eq!(
+        info["tiles"][0]["scaleFactors"],
+        serde_json::json!([1, 2, 4])
+    );
     assert_eq!(
         info["sizes"],
         serde_json::json!([
@@ -82,7 +88,12 @@ fn info_json_3_describes_the_image_and_the_pyramid() {
     assert_eq!(info["extraFormats"], serde_json::json!(["png", "webp"]));
     assert!(info["maxWidth"].as_u64().is_some() && info["maxArea"].as_u64().is_some());
     // JSON-LD when asked for.
-    let ld = server.request("GET", &path(3, "info.json"), &[("Accept", "application/ld+json")], b"");
+    let ld = server.request(
+        "GET",
+        &path(3, "info.json"),
+        &[("Accept", "application/ld+json")],
+        b"",
+    );
     assert_eq!(
         ld.header("content-type"),
         Some("application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"")
@@ -105,8 +116,16 @@ fn info_json_2_has_its_own_shape() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("bitonal")));
-    assert_eq!(info["tiles"][0]["scaleFactors"], serde_json::json!([1, 2, 4]));
-    let ld = server.request("GET", &path(2, "info.json"), &[("Accept", "application/ld+json")], b"");
+    assert_eq!(
+        info["tiles"][0]["scaleFactors"],
+        serde_json::json!([1, 2, 4])
+    );
+    let ld = server.request(
+        "GET",
+        &path(2, "info.json"),
+        &[("Accept", "application/ld+json")],
+        b"",
+    );
     assert!(ld
         .header("content-type")
         .unwrap()
@@ -116,15 +135,23 @@ fn info_json_2_has_its_own_shape() {
 #[test]
 fn base_uris_redirect_to_info_json() {
     let server = server("iiif-redirect", SettingsLayer::default());
-    for (version, url) in [(3, format!("/iiif/3/{}", encode(ID))), (2, "/iiif/2/album/sea.png".into())] {
+    for (version, url) in [
+        (3, format!("/iiif/3/{}", encode(ID))),
+        (2, "/iiif/2/album/sea.png".into()),
+    ] {
         let r = server.get(&url);
         assert_eq!(r.status, 303, "{url}");
         assert_eq!(
             r.header("location").unwrap(),
-            format!("http://{}/iiif/{version}/album%2Fsea.png/info.json", server.addr)
+            format!(
+                "http://{}/iiif/{version}/album%2Fsea.png/info.json",
+                server.addr
+            )
         );
     }
-    server.get("/iiif/3/nope.png").assert_error(404, "not_found");
+    server
+        .get("/iiif/3/nope.png")
+        .assert_error(404, "not_found");
 }
 
 #[test]
@@ -132,7 +159,10 @@ fn advertised_tiles_pass_through_and_have_links() {
     // 1100×800: levels 1100×800, 550×400, 275×200; level 1 has whole interior tiles.
     let server = TestServer::start("iiif-passthrough", SettingsLayer::default(), |data| {
         std::fs::create_dir_all(data.path("album")).unwrap();
-        write_png(&photo(1100, 800, PixelLayout::Rgb), &data.path("album/sea.png"));
+        write_png(
+            &photo(1100, 800, PixelLayout::Rgb),
+            &data.path("album/sea.png"),
+        );
     });
     server.wait_ready(ID, 30);
     let before = server.metric("gigatile_passthrough_total");
@@ -190,8 +220,18 @@ fn regions_and_sizes_match_the_source() {
     // pct: regions and `!w,h`, `,h`, `pct:` sizes give the spec's sizes.
     let got = get_png(&server, &path(3, "pct:10,20,50,50/max/0/default.png"));
     assert_eq!((got.width, got.height), (350, 250));
-    assert_close(&got, &src.crop(Rect::new(70, 100, 350, 250)), 50.0, "pct region");
-    for (size, want) in [("!100,100", (100, 71)), (",50", (70, 50)), ("pct:10", (70, 50)), ("^1400,", (1400, 1000))] {
+    assert_close(
+        &got,
+        &src.crop(Rect::new(70, 100, 350, 250)),
+        50.0,
+        "pct region",
+    );
+    for (size, want) in [
+        ("!100,100", (100, 71)),
+        (",50", (70, 50)),
+        ("pct:10", (70, 50)),
+        ("^1400,", (1400, 1000)),
+    ] {
         let got = get_png(&server, &path(3, &format!("full/{size}/0/default.png")));
         assert_eq!((got.width, got.height), want, "{size}");
     }
@@ -224,18 +264,27 @@ fn mirroring_rotation_and_qualities() {
     assert_eq!(px(&mirrored, 59, 19), px(&src, 0, 19));
     let gray = get_png(&server, &path(3, &format!("{region}/max/0/gray.png")));
     assert_eq!(gray.layout, PixelLayout::Gray);
-    assert_eq!(gray.row(0)[0], gigatile::raster::luma([src.row(0)[0], src.row(0)[1], src.row(0)[2]]));
+    assert_eq!(
+        gray.row(0)[0],
+        gigatile::raster::luma([src.row(0)[0], src.row(0)[1], src.row(0)[2]])
+    );
     let bitonal = get_png(&server, &path(3, &format!("{region}/max/0/bitonal.png")));
     assert!(bitonal.data.iter().all(|&v| v == 0 || v == 255));
     assert!(bitonal.data.contains(&0) || bitonal.data.contains(&255));
     // Gray JPEG and WebP decode; 2.1 knows the same qualities.
     let jpg = server.get(&path(2, &format!("{region}/full/!90/gray.jpg")));
     let decoded = gigatile::codec::jpeg::decode(&jpg.body).unwrap();
-    assert_eq!((decoded.width, decoded.height, decoded.layout), (20, 60, PixelLayout::Gray));
+    assert_eq!(
+        (decoded.width, decoded.height, decoded.layout),
+        (20, 60, PixelLayout::Gray)
+    );
     // Any angle: the bounding box, transparent corners in PNG, opaque in JPEG.
     let turned = get_png(&server, &path(3, &format!("{region}/max/!30/default.png")));
     // 60·cos 30° + 20·sin 30° = 61.96; 60·sin 30° + 20·cos 30° = 47.3.
-    assert_eq!((turned.width, turned.height, turned.layout), (62, 47, PixelLayout::Rgba));
+    assert_eq!(
+        (turned.width, turned.height, turned.layout),
+        (62, 47, PixelLayout::Rgba)
+    );
     assert_eq!(turned.row(0)[3], 0, "a transparent corner");
     assert_eq!(turned.row(23)[31 * 4 + 3], 255, "an opaque centre");
     let jpg = server.get(&path(2, &format!("{region}/full/30/default.jpg")));
@@ -293,13 +342,19 @@ fn the_manifest_opens_the_image_in_viewers() {
     server.wait_ready(ID, 30);
     let m = server.json(&path(3, "manifest.json"));
     let base = format!("http://{}/iiif/3/album%2Fsea.png", server.addr);
-    assert_eq!(m["@context"], "http://iiif.io/api/presentation/3/context.json");
+    assert_eq!(
+        m["@context"],
+        "http://iiif.io/api/presentation/3/context.json"
+    );
     assert_eq!(m["type"], "Manifest");
     assert_eq!(m["id"], format!("{base}/manifest.json"));
     assert_eq!(m["label"]["none"][0], "sea.png");
     let canvas = &m["items"][0];
     assert_eq!(canvas["type"], "Canvas");
-    assert_eq!((canvas["width"].as_u64(), canvas["height"].as_u64()), (Some(700), Some(500)));
+    assert_eq!(
+        (canvas["width"].as_u64(), canvas["height"].as_u64()),
+        (Some(700), Some(500))
+    );
     let page = &canvas["items"][0];
     assert_eq!(page["type"], "AnnotationPage");
     let anno = &page["items"][0];
@@ -325,7 +380,10 @@ fn links_follow_public_base_url_and_trusted_proxies() {
         public.json(&path(3, "info.json"))["id"],
         "https://tiles.example.org/img/iiif/3/album%2Fsea.png"
     );
-    let forwarded = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "proxy.example.org")];
+    let forwarded = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "proxy.example.org"),
+    ];
     let trusted = server(
         "iiif-proxy",
         SettingsLayer {
@@ -334,7 +392,10 @@ fn links_follow_public_base_url_and_trusted_proxies() {
         },
     );
     let r = trusted.request("GET", &path(2, "info.json"), &forwarded, b"");
-    assert_eq!(r.json()["@id"], "https://proxy.example.org/iiif/2/album%2Fsea.png");
+    assert_eq!(
+        r.json()["@id"],
+        "https://proxy.example.org/iiif/2/album%2Fsea.png"
+    );
     let r = trusted.request("GET", &format!("/iiif/3/{}", encode(ID)), &forwarded, b"");
     assert_eq!(
         r.header("location"),

@@ -58,7 +58,11 @@ impl FromRequestParts<AppState> for BaseUrl {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(BaseUrl(base_url(&state.settings, &parts.headers, &parts.uri)))
+        Ok(BaseUrl(base_url(
+            &state.settings,
+            &parts.headers,
+            &parts.uri,
+        )))
     }
 }
 

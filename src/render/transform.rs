@@ -206,7 +206,11 @@ fn rotate(src: &Raster, millidegrees: u32, out: (u32, u32), background: Option<[
                 }
                 let i = (ny as usize * src.width as usize + nx as usize) * c;
                 let px = &src.data[i..i + c];
-                let alpha = if colours < c { f64::from(px[c - 1]) / 255.0 } else { 1.0 };
+                let alpha = if colours < c {
+                    f64::from(px[c - 1]) / 255.0
+                } else {
+                    1.0
+                };
                 let weight = weight * alpha;
                 for (s, &v) in sum.iter_mut().zip(&px[..colours]) {
                     *s += weight * f64::from(v);
@@ -220,7 +224,11 @@ fn rotate(src: &Raster, millidegrees: u32, out: (u32, u32), background: Option<[
                 }
             } else {
                 for s in sum.iter().take(colours) {
-                    data.push(if coverage > 0.0 { byte(s / coverage) } else { 0 });
+                    data.push(if coverage > 0.0 {
+                        byte(s / coverage)
+                    } else {
+                        0
+                    });
                 }
                 data.push(byte(coverage * 255.0));
             }
@@ -278,10 +286,7 @@ mod tests {
         let r90 = oriented(false, Rotation::R90);
         assert_eq!((r90.width, r90.height), (2, 3));
         assert_eq!(reds(&r90), [3, 0, 4, 1, 5, 2]);
-        assert_eq!(
-            reds(&oriented(false, Rotation::R180)),
-            [5, 4, 3, 2, 1, 0]
-        );
+        assert_eq!(reds(&oriented(false, Rotation::R180)), [5, 4, 3, 2, 1, 0]);
         assert_eq!(reds(&oriented(false, Rotation::R270)), [2, 5, 1, 4, 0, 3]);
     }
 
@@ -296,8 +301,13 @@ mod tests {
 
     #[test]
     fn gray_and_bitonal_keep_alpha() {
-        let rgba = Raster::from_data(2, 1, PixelLayout::Rgba, vec![200, 200, 200, 7, 10, 90, 20, 9])
-            .unwrap();
+        let rgba = Raster::from_data(
+            2,
+            1,
+            PixelLayout::Rgba,
+            vec![200, 200, 200, 7, 10, 90, 20, 9],
+        )
+        .unwrap();
         let t = |quality| Transform {
             quality,
             ..Transform::NONE
@@ -342,7 +352,10 @@ mod tests {
         // 20·cos 45° + 10·sin 45° = 21.2.
         assert_eq!(t.output_size((20, 10)), (21, 21));
         let clear = apply(red.clone(), &t, None);
-        assert_eq!((clear.width, clear.height, clear.layout), (21, 21, PixelLayout::Rgba));
+        assert_eq!(
+            (clear.width, clear.height, clear.layout),
+            (21, 21, PixelLayout::Rgba)
+        );
         assert_eq!(&clear.row(10)[10 * 4..11 * 4], &[200, 0, 0, 255], "centre");
         assert_eq!(&clear.row(0)[..4], &[0, 0, 0, 0], "corner");
         let filled = apply(red, &t, Some([0, 0, 255]));

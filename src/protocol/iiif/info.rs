@@ -202,10 +202,9 @@ pub fn manifest(
             escape_html(text)
         )),
         (Some(text), None) => Some(escape_html(text)),
-        (None, Some(link)) if attribution.rights().is_none() => Some(format!(
-            "<a href=\"{0}\">{0}</a>",
-            escape_html(link)
-        )),
+        (None, Some(link)) if attribution.rights().is_none() => {
+            Some(format!("<a href=\"{0}\">{0}</a>", escape_html(link)))
+        }
         (None, _) => None,
     };
     if let Some(value) = statement {
@@ -242,7 +241,12 @@ mod tests {
         );
         assert!(info.get("rights").is_none());
         let features = info["extraFeatures"].as_array().unwrap();
-        for f in ["sizeUpscaling", "mirroring", "baseUriRedirect", "regionSquare"] {
+        for f in [
+            "sizeUpscaling",
+            "mirroring",
+            "baseUriRedirect",
+            "regionSquare",
+        ] {
             assert!(features.contains(&json!(f)), "{f}");
         }
         assert!(features.contains(&json!("rotationArbitrary")));
@@ -259,6 +263,9 @@ mod tests {
             .map(|s| s["width"].as_u64().unwrap())
             .collect();
         assert_eq!(widths, [157, 313, 625, 1250, 2500, 5000, 10000]);
+        let g = Geometry::new(8000, 6000);
+        let largest = info_v3("http://h", "x", &g, Attribution::default())["sizes"][4].clone();
+        assert_eq!(largest, json!({"width": 4000, "height": 3000}));
     }
 
     #[test]
@@ -288,14 +295,23 @@ mod tests {
             link: Some("https://creativecommons.org/licenses/by/4.0/"),
         };
         let info = info_v3("http://h", "p.png", &g, cc);
-        assert_eq!(info["rights"], "https://creativecommons.org/licenses/by/4.0/");
-        for link in ["javascript:alert(1)", "ftp://x", "https://example.org/terms"] {
+        assert_eq!(
+            info["rights"],
+            "https://creativecommons.org/licenses/by/4.0/"
+        );
+        for link in [
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://example.org/terms",
+        ] {
             let a = Attribution {
                 text: None,
                 link: Some(link),
             };
             assert!(info_v3("http://h", "p", &g, a).get("rights").is_none());
-            assert!(manifest("http://h", "p", "p", &g, a).get("rights").is_none());
+            assert!(manifest("http://h", "p", "p", &g, a)
+                .get("rights")
+                .is_none());
         }
     }
 
@@ -310,7 +326,10 @@ mod tests {
         assert_eq!(m["id"], "https://x.org/iiif/3/d%2Fp.png/manifest.json");
         assert_eq!(m["label"]["none"][0], "p.png");
         let canvas = &m["items"][0];
-        assert_eq!((canvas["width"].as_u64(), canvas["height"].as_u64()), (Some(300), Some(200)));
+        assert_eq!(
+            (canvas["width"].as_u64(), canvas["height"].as_u64()),
+            (Some(300), Some(200))
+        );
         let anno = &canvas["items"][0]["items"][0];
         assert_eq!(anno["motivation"], "painting");
         assert_eq!(anno["target"], canvas["id"]);

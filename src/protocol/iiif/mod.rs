@@ -25,8 +25,10 @@ use crate::render::TileRequest;
 pub const MAX_WIDTH: u32 = 16383;
 /// See [`MAX_WIDTH`].
 pub const MAX_HEIGHT: u32 = 16383;
-/// Most output pixels ([`crate::render::MAX_OUTPUT_PIXELS`]).
-pub const MAX_AREA: u64 = crate::render::MAX_OUTPUT_PIXELS;
+/// Most output pixels: 4096², a quarter of the renderer's limit, because a render holds its
+/// whole region read from the stored level below the output's scale (up to four times the
+/// output's pixels) and IIIF lets any client ask for `full/max`.
+pub const MAX_AREA: u64 = 1 << 24;
 
 /// The two versions served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +205,8 @@ fn parse_int(s: &str, what: &str) -> Result<u32, IiifError> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad(format!("{what} must be a whole number, not {s:?}")));
     }
-    s.parse().map_err(|_| bad(format!("{what} is not a number")))
+    s.parse()
+        .map_err(|_| bad(format!("{what} is not a number")))
 }
 
 /// A non-negative decimal (`12`, `12.5`, `.5`); no sign, exponent, NaN or infinity.
@@ -216,7 +219,8 @@ fn parse_decimal(s: &str, what: &str) -> Result<f64, IiifError> {
     if !ok {
         return Err(bad(format!("{what} must be a number, not {s:?}")));
     }
-    s.parse().map_err(|_| bad(format!("{what} is not a number")))
+    s.parse()
+        .map_err(|_| bad(format!("{what} is not a number")))
 }
 
 fn four<T>(
@@ -260,7 +264,11 @@ fn parse_region(s: &str) -> Result<Region, IiifError> {
 fn parse_size(version: Version, s: &str) -> Result<Size, IiifError> {
     let (upscale, rest) = match s.strip_prefix('^') {
         Some(rest) if version == Version::V3 => (true, rest),
-        Some(_) => return Err(bad("`^` sizes are IIIF 3.0 syntax; 2.1 upscales without it")),
+        Some(_) => {
+            return Err(bad(
+                "`^` sizes are IIIF 3.0 syntax; 2.1 upscales without it",
+            ))
+        }
         None => (false, s),
     };
     let kind = match rest {
@@ -424,10 +432,7 @@ fn resolve_size(version: Version, size: Size, region: Rect) -> Result<(u32, u32)
             (f(rw), f(rh))
         }
         SizeKind::Confined(bw, bh) => {
-            let (sx, sy) = (
-                f64::from(bw) / f64::from(rw),
-                f64::from(bh) / f64::from(rh),
-            );
+            let (sx, sy) = (f64::from(bw) / f64::from(rw), f64::from(bh) / f64::from(rh));
             if sx <= sy {
                 (bw, round_dim(f64::from(rh) * sx).min(bh))
             } else {

@@ -40,7 +40,10 @@ fn paths_are_parsed_anchored_at_the_right() {
         parse_path(V2, "a/b.tif/manifest.json").unwrap(),
         IiifPath::Base("a/b.tif/manifest.json".into())
     );
-    assert_eq!(parse_path(V3, "a.tif").unwrap(), IiifPath::Base("a.tif".into()));
+    assert_eq!(
+        parse_path(V3, "a.tif").unwrap(),
+        IiifPath::Base("a.tif".into())
+    );
     let (id, req) = image(V3, "a/b/c.png/full/max/!90/gray.webp");
     assert_eq!(id, "a/b/c.png");
     assert_eq!(req.region, Region::Full);
@@ -199,7 +202,11 @@ fn arbitrary_rotations_parse_and_grow_the_output() {
     ));
     let (_, req) = image(V3, "a/full/100,100/45.5/default.png");
     let r = resolve(V3, &req, (1000, 600)).unwrap();
-    assert_eq!(r.size, (100, 100), "the size is of the region, before rotating");
+    assert_eq!(
+        r.size,
+        (100, 100),
+        "the size is of the region, before rotating"
+    );
     assert_eq!(
         canonical_uri(V3, "http://h", "a", (1000, 600), &req, &r),
         "http://h/iiif/3/a/full/100,100/45.5/default.png"
@@ -209,7 +216,10 @@ fn arbitrary_rotations_parse_and_grow_the_output() {
 #[test]
 fn regions_are_cropped_and_outside_is_400() {
     let img = (1000, 600);
-    assert_eq!(ok(V3, "full/max/0/default.jpg", img).0, Rect::new(0, 0, 1000, 600));
+    assert_eq!(
+        ok(V3, "full/max/0/default.jpg", img).0,
+        Rect::new(0, 0, 1000, 600)
+    );
     assert_eq!(
         ok(V3, "square/max/0/default.jpg", img).0,
         Rect::new(200, 0, 600, 600)
@@ -278,13 +288,13 @@ fn sizes_beyond_the_limits_are_400_and_max_shrinks_to_them() {
     let huge = (60000, 40000);
     let (_, size) = ok(V3, "full/max/0/default.jpg", huge);
     assert!(size.0 <= MAX_WIDTH && u64::from(size.0) * u64::from(size.1) <= MAX_AREA);
-    assert_eq!(size, (10033, 6688));
+    assert_eq!(size, (5016, 3344));
     assert!(matches!(
         resolved(V3, "full/20000,/0/default.jpg", huge),
         Err(IiifError::BadRequest(_))
     ));
     assert!(matches!(
-        resolved(V3, "full/^9000,9000/0/default.jpg", (10, 10)),
+        resolved(V3, "full/^4097,4097/0/default.jpg", (10, 10)),
         Err(IiifError::BadRequest(_))
     ));
 }
@@ -301,7 +311,7 @@ fn request(geometry: &Geometry, params: &str) -> TileRequest {
 #[test]
 fn advertised_tiles_land_on_their_level() {
     let g = Geometry::new(1001, 700); // K = 2
-    // An interior tile at scale factor 2: level 1, tile (0, 0).
+                                      // An interior tile at scale factor 2: level 1, tile (0, 0).
     let t = request(&g, "0,0,512,512/256,/0/default.jpg");
     assert_eq!(t.level, Level(1));
     assert_eq!(t.region, Rect::new(0, 0, 256, 256));
@@ -320,9 +330,15 @@ fn advertised_tiles_land_on_their_level() {
     assert_eq!((right.level, right.out_size), (Level(1), (245, 256)));
     // The whole image at scale 4 and at full resolution.
     let top = request(&g, "full/251,/0/default.jpg");
-    assert_eq!((top.level, top.region), (Level(2), Rect::new(0, 0, 251, 175)));
+    assert_eq!(
+        (top.level, top.region),
+        (Level(2), Rect::new(0, 0, 251, 175))
+    );
     let full = request(&g, "0,0,256,256/max/0/default.jpg");
-    assert_eq!((full.level, full.region), (Level(0), Rect::new(0, 0, 256, 256)));
+    assert_eq!(
+        (full.level, full.region),
+        (Level(0), Rect::new(0, 0, 256, 256))
+    );
 }
 
 #[test]
@@ -330,7 +346,10 @@ fn other_requests_keep_full_resolution_pixels() {
     let g = Geometry::new(1001, 700);
     // Not on any coarser grid: level 0, the exact region.
     let t = request(&g, "13,17,300,200/100,/0/default.jpg");
-    assert_eq!((t.level, t.region, t.out_size), (Level(0), Rect::new(13, 17, 300, 200), (100, 67)));
+    assert_eq!(
+        (t.level, t.region, t.out_size),
+        (Level(0), Rect::new(13, 17, 300, 200), (100, 67))
+    );
     // On the scale-2 grid but asking for more than level 1 has: level 0.
     let t = request(&g, "0,0,512,512/300,/0/default.jpg");
     assert_eq!(t.level, Level(0));
