@@ -16,7 +16,7 @@ use gigatile::geometry::Level;
 use gigatile::limits::Limits;
 use gigatile::pyramid::build::BuildOptions;
 use gigatile::pyramid::store::{Prepared, PyramidStore};
-use gigatile::render::{render, render_raster, TileRequest};
+use gigatile::render::{render, render_raster, TileRequest, Transform};
 
 /// User plus system CPU time of this process, in seconds (from /proc/self/stat).
 fn cpu_seconds() -> f64 {
@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
                     quality: Some(quality),
                 },
                 background: [0, 0, 0],
+                transform: Transform::NONE,
             },
         )?;
         bytes += out.bytes.len();

@@ -2,13 +2,14 @@
 # Installs what building and testing gigatile needs on Debian 12: the C toolchain pieces the
 # bundled codecs build with (cmake, nasm: without nasm libjpeg-turbo silently loses its SIMD),
 # the real tools the tests compare against (libvips, libtiff, ImageMagick, libwebp tools, iipsrv),
-# Chromium and Node for the browser tests, and the npm packages of package-lock.json (Leaflet,
-# embedded in the binary; playwright-core and OpenSeadragon for the tests).
+# Chromium and Node for the browser tests, the npm packages of package-lock.json (Leaflet,
+# embedded in the binary; playwright-core and OpenSeadragon for the tests), and the official IIIF
+# Image API validator (a Python venv in target/iiif-venv).
 # Rust itself comes from rustup (https://rustup.rs).
 set -euo pipefail
 
 packages=(build-essential cmake nasm pkg-config curl libvips-tools libtiff-tools imagemagick webp
-    iipimage-server lighttpd time chromium nodejs python3-venv)
+    iipimage-server lighttpd time chromium nodejs python3-venv libmagic1)
 # Node packaged elsewhere (NodeSource) carries its own npm, which Debian's npm conflicts with.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -33,5 +34,14 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: installing npm packages"
     npm ci --no-audit --no-fund --loglevel=error
+fi
+# The official IIIF Image API validator for tests/iiif_validator.rs, in a venv inside the clone
+# (CI caches nothing outside it); pinned with its dependencies. python-magic needs libmagic1.
+venv=target/iiif-venv
+if [ ! -x "$venv/bin/iiif-validate.py" ]; then
+    echo "setup: installing the IIIF validator"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        iiif-validator==1.0.5 bottle==0.13.4 lxml==6.1.3 pillow==13.0.0 python-magic==0.4.27
 fi
 echo "setup: ready"

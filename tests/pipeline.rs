@@ -15,7 +15,7 @@ use gigatile::pyramid::build::{BaseStorage, BuildOptions, Progress};
 use gigatile::pyramid::levels::Pyramid;
 use gigatile::pyramid::store::{Prepared, PyramidStore};
 use gigatile::raster::{PixelLayout, Raster};
-use gigatile::render::{render, TileRequest};
+use gigatile::render::{render, TileRequest, Transform};
 
 fn store(dir: &TempDir, base: BaseStorage) -> PyramidStore {
     let options = BuildOptions {
@@ -71,6 +71,7 @@ fn render_level(p: &Pyramid, level: Level) -> Raster {
                     quality: None,
                 },
                 background: [0, 0, 0],
+                transform: Transform::NONE,
             };
             let tile = common::decode_png(&render(p, &req).unwrap().bytes);
             assert_eq!((tile.width, tile.height), (region.width, region.height));
@@ -197,6 +198,7 @@ fn tiled_pyramidal_tiff_is_served_as_it_is_and_striped_tiff_is_built() {
             quality: Some(85),
         },
         background: [0, 0, 0],
+        transform: Transform::NONE,
     };
     assert!(render(&p, &req).unwrap().passthrough);
     let (p, how) = pyramid(&s, &striped);

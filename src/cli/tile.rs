@@ -10,7 +10,7 @@ use gigatile::geometry::Level;
 use gigatile::pyramid::build::Progress;
 use gigatile::pyramid::levels::Pyramid;
 use gigatile::pyramid::store::{Prepared, PyramidStore};
-use gigatile::render::{render, TileRequest};
+use gigatile::render::{render, TileRequest, Transform};
 
 use super::{progress, BuildArgs, LimitArgs, StoreArgs};
 
@@ -83,6 +83,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<()> {
             quality: Some(args.build.quality),
         },
         background: [0, 0, 0],
+        transform: Transform::NONE,
     };
     let rendered = render(&pyramid, &request)?;
     std::fs::write(&args.output, &rendered.bytes)

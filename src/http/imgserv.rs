@@ -10,7 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{base_url, static_files, ApiError, AppState};
+use super::base_url::BaseUrl;
+use super::{static_files, ApiError, AppState};
 use crate::imgserv::{fit, Location};
 use crate::metrics::Metrics;
 
@@ -18,7 +19,7 @@ use crate::metrics::Metrics;
 pub async fn fitted(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     let pairs: Vec<(Cow<str>, Cow<str>)> = form_urlencoded::parse(query.as_bytes()).collect();
@@ -27,9 +28,7 @@ pub async fn fitted(
     Metrics::inc(&state.metrics.imgserv_redirects);
     let target = match &location {
         Location::Mirror(url) => url.clone(),
-        Location::Local(_) => {
-            location.url(&format!("{}/imgcache", base_url(&state.settings, &headers)))
-        }
+        Location::Local(_) => location.url(&format!("{base}/imgcache")),
     };
     let target = HeaderValue::from_str(&target)
         .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;

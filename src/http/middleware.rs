@@ -105,7 +105,7 @@ fn is_image_route(path: &str) -> bool {
 }
 
 /// Headers a browser script may read from our responses.
-const EXPOSED: &str = "ETag, Last-Modified, Content-Length, Retry-After, X-Request-Id";
+const EXPOSED: &str = "ETag, Last-Modified, Content-Length, Retry-After, X-Request-Id, Link";
 
 /// Answers CORS preflights and adds CORS headers to responses.
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -3,7 +3,9 @@
 //! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
 
 mod auth;
+pub mod base_url;
 mod error;
+mod iiif;
 mod images;
 mod imgserv;
 mod middleware;
@@ -20,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -70,6 +71,8 @@ pub fn app(state: AppState) -> Router {
             "/api/images/{*path}",
             get(images::get).delete(images::delete),
         )
+        .route("/iiif/3/{*path}", get(iiif::v3))
+        .route("/iiif/2/{*path}", get(iiif::v2))
         .route(
             "/api/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
@@ -90,34 +93,6 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
-}
-
-/// The base of absolute links this server emits (redirects, info.json ids, manifests):
-/// `PUBLIC_BASE_URL` when set, else `X-Forwarded-Proto`/`X-Forwarded-Host` when `TRUST_PROXY`
-/// is on, else `http://` and the request's `Host`; empty (links relative to the server's root)
-/// when the request names no usable host.
-pub fn base_url(settings: &Settings, headers: &HeaderMap) -> String {
-    if let Some(base) = &settings.public_base_url {
-        return base.clone();
-    }
-    let first = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| {
-                !v.is_empty()
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
-            })
-    };
-    let forwarded = |name| first(name).filter(|_| settings.trust_proxy);
-    let proto = forwarded("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https"));
-    match forwarded("x-forwarded-host").or_else(|| first("host")) {
-        Some(host) => format!("{}://{host}", proto.unwrap_or("http")),
-        None => String::new(),
-    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish

@@ -8,7 +8,7 @@
 use crate::codec::{EncodeOptions, OutputFormat};
 use crate::geometry::{Geometry, Level};
 use crate::raster::Rect;
-use crate::render::TileRequest;
+use crate::render::{TileRequest, Transform};
 
 use super::ParseError;
 
@@ -132,6 +132,7 @@ pub fn tile_request(
         canvas: Some((geometry.tile_size, geometry.tile_size)),
         encode,
         background,
+        transform: Transform::NONE,
     })
 }
 

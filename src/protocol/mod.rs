@@ -2,6 +2,7 @@
 //! metadata formatted. Pure parsing and formatting: no HTTP, files or pixels.
 
 pub mod gigaview;
+pub mod iiif;
 
 /// A URL that does not follow a protocol's syntax (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,18 +10,22 @@
 //! 3. **assemble** the region from only the stored tiles it touches;
 //! 4. **resize** to the output size (Catmull-Rom, alpha-aware);
 //! 5. **compose**: flatten alpha for JPEG, pad to the canvas;
-//! 6. **encode**.
+//! 6. **transform**: mirror, rotate, grey or bitonal (IIIF);
+//! 7. **encode**.
 //!
 //! It knows nothing of HTTP, URLs or files.
 
 mod assemble;
 mod resize;
+pub mod transform;
 
 use crate::codec::{self, EncodeOptions, OutputFormat};
 use crate::error::{Error, Result};
 use crate::geometry::Level;
 use crate::pyramid::levels::Pyramid;
 use crate::raster::{PixelLayout, Raster, Rect};
+
+pub use transform::Transform;
 
 /// The largest output side the renderer produces.
 pub const MAX_OUTPUT_SIDE: u32 = 16384;
@@ -44,6 +48,8 @@ pub struct TileRequest {
     pub encode: EncodeOptions,
     /// Colour behind transparent pixels when the output has no alpha, and of JPEG padding.
     pub background: [u8; 3],
+    /// Mirroring, rotation and quality applied last; [`Transform::NONE`] for plain tiles.
+    pub transform: Transform,
 }
 
 /// An encoded response body.
@@ -66,7 +72,8 @@ pub fn render(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
         });
     }
     let raster = render_raster(pyramid, req.level, req.region, req.out_size)?;
-    let composed = compose(raster, req);
+    let fill = (!req.encode.format.supports_alpha()).then_some(req.background);
+    let composed = transform::apply(compose(raster, req), &req.transform, fill);
     Ok(Rendered {
         bytes: codec::encode(&composed, req.encode)?,
         format: req.encode.format,
@@ -151,6 +158,7 @@ fn validate(pyramid: &Pyramid, req: &TileRequest) -> Result<()> {
 /// Step 1: the stored JPEG tile itself, when the request is exactly one whole stored tile.
 fn passthrough(pyramid: &Pyramid, req: &TileRequest) -> Result<Option<Vec<u8>>> {
     if req.encode.format != OutputFormat::Jpeg
+        || !req.transform.is_identity()
         || req.out_size != (req.region.width, req.region.height)
         || req.canvas.is_some_and(|c| c != req.out_size)
     {

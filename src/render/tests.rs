@@ -40,6 +40,7 @@ fn request(level: u32, region: Rect, out: (u32, u32), format: OutputFormat) -> T
             quality: Some(90),
         },
         background: [255, 255, 255],
+        transform: Transform::NONE,
     }
 }
 
