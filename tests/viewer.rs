@@ -86,7 +86,9 @@ fn the_page_and_its_assets_over_http() {
         assert!(r.body.len() > 1000, "{asset} is nearly empty");
         if asset.contains("app.") && asset.ends_with(".js") {
             let js = r.text();
-            assert!(!js.contains("innerHTML"), "the app must not use innerHTML");
+            for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"] {
+                assert!(!js.contains(sink), "the app must not use {sink}");
+            }
             assert!(!js.contains("'/api") && !js.contains("`/api"), "absolute API URL");
         }
     }

@@ -256,6 +256,7 @@ try {
   view = await settled(page, 'night.jpg');
   await page.waitForFunction(() => /[#&]z=/.test(location.hash));
   const link = page.url();
+  const linkedView = view;
   const linked = new URL(link).hash;
   assert.match(linked, /^#id=night\.jpg&x=\d+&y=\d+&z=[\d.]+$/);
   const second = await openPage(browser, { width: 1440, height: 900 });
@@ -324,7 +325,7 @@ try {
   const phone = await openPage(browser, { width: 390, height: 844 });
   await phone.page.goto(link);
   const phoneView = await settled(phone.page, 'night.jpg');
-  assert.equal(phoneView.zoom, view.zoom, 'the deep link opens at its zoom on a phone too');
+  assert.equal(phoneView.zoom, linkedView.zoom, 'the deep link opens at its zoom on a phone too');
   assert.equal(await phone.page.evaluate(() => document.documentElement.scrollWidth), 390, 'no horizontal overflow');
   await phone.page.click('#fit');
   await settled(phone.page, 'night.jpg');

@@ -99,6 +99,26 @@
     fadeAnimation: true,
   });
 
+  /** The CSS that hides the padding of a tile at the image's right or bottom edge. */
+  const edgeClip = (meta, z, x, y) => {
+    const scale = 2 ** (meta.maxZoom - z);
+    const cw = Math.min(TILE, meta.width / scale - x * TILE);
+    const ch = Math.min(TILE, meta.height / scale - y * TILE);
+    if (cw >= TILE && ch >= TILE) return '';
+    const pct = (v) => `${((1 - v / TILE) * 100).toFixed(3)}%`;
+    return `inset(0 ${pct(cw)} ${pct(ch)} 0)`;
+  };
+
+  /** Tiles of one image; edge tiles are padded by the server, and clipped here. */
+  const ImageTiles = L.TileLayer.extend({
+    createTile(coords, done) {
+      const tile = L.TileLayer.prototype.createTile.call(this, coords, done);
+      const clip = edgeClip(this.options.imageMeta, coords.z, coords.x, coords.y);
+      if (clip) tile.style.clipPath = clip;
+      return tile;
+    },
+  });
+
   /** Full-resolution pixel coordinates of a map position. */
   const toPixel = (latlng) => {
     const p = map.project(latlng, state.current.meta.maxZoom);
@@ -165,7 +185,8 @@
     const native = meta.readyMaxZoom;
     const first = !current.layer;
     if (first) {
-      current.layer = L.tileLayer(`${imageBase(current.id)}/tiles/{z}/{x}/{y}.jpg`, {
+      current.layer = new ImageTiles(`${imageBase(current.id)}/tiles/{z}/{x}/{y}.jpg`, {
+        imageMeta: meta,
         tileSize: TILE,
         noWrap: true,
         bounds: current.bounds,
@@ -528,6 +549,7 @@
     img.height = Math.round(TILE * scale);
     img.style.left = `${Math.round((bw - w0 * scale) / 2)}px`;
     img.style.top = `${Math.round((bh - h0 * scale) / 2)}px`;
+    img.style.clipPath = edgeClip({ width: image.width, height: image.height, maxZoom: mz }, 0, 0, 0);
     img.src = tileUrl(image.id, 0, 0, 0);
     item.img = img;
     box.append(img);
