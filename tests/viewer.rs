@@ -12,7 +12,7 @@ use gigatile::config::SettingsLayer;
 use gigatile::raster::PixelLayout;
 
 /// A server over a PNG in a folder and a JPEG, each a few thousand pixels wide (several zoom
-/// levels), both ready before the browser opens.
+/// levels), both ready before the browser opens, and a truncated PNG that fails.
 fn gallery(name: &str, layer: SettingsLayer) -> TestServer {
     let server = TestServer::start(name, layer, |data| {
         std::fs::create_dir_all(data.path("album")).unwrap();
@@ -20,11 +20,18 @@ fn gallery(name: &str, layer: SettingsLayer) -> TestServer {
             &photo(3000, 2000, PixelLayout::Rgb),
             &data.path("album/harbour.png"),
         );
-        let jpeg = gigatile::codec::jpeg::encode(&photo(2400, 1600, PixelLayout::Rgb), 88).unwrap();
+        let jpeg = gigatile::codec::jpeg::encode(&photo(3900, 2600, PixelLayout::Rgb), 88).unwrap();
         std::fs::write(data.path("night.jpg"), jpeg).unwrap();
+        // A PNG cut short: listed as failed, with the reason.
+        let png = gigatile::codec::png::encode(&photo(300, 200, PixelLayout::Rgb)).unwrap();
+        std::fs::write(data.path("broken.png"), &png[..png.len() / 3]).unwrap();
     });
     server.wait_ready("album/harbour.png", 60);
     server.wait_ready("night.jpg", 60);
+    server.wait_list(20, |list| {
+        list.as_array()
+            .is_some_and(|a| a.iter().any(|i| i["status"] == "failed"))
+    });
     server
 }
 
@@ -56,7 +63,8 @@ fn the_page_and_its_assets_over_http() {
     // Relative URLs only, so the viewer works under a proxy's path prefix; no inline code.
     for absolute in ["\"/", "'/", "`/"] {
         assert!(
-            !html.contains(&format!("{absolute}api")) && !html.contains(&format!("{absolute}assets")),
+            !html.contains(&format!("{absolute}api"))
+                && !html.contains(&format!("{absolute}assets")),
             "an absolute URL in the page"
         );
     }
@@ -86,10 +94,18 @@ fn the_page_and_its_assets_over_http() {
         assert!(r.body.len() > 1000, "{asset} is nearly empty");
         if asset.contains("app.") && asset.ends_with(".js") {
             let js = r.text();
-            for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"] {
+            for sink in [
+                ".innerHTML",
+                ".outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
                 assert!(!js.contains(sink), "the app must not use {sink}");
             }
-            assert!(!js.contains("'/api") && !js.contains("`/api"), "absolute API URL");
+            assert!(
+                !js.contains("'/api") && !js.contains("`/api"),
+                "absolute API URL"
+            );
         }
     }
     // An old or unknown asset name is a JSON 404, never a stale file.

@@ -140,18 +140,19 @@ try {
   const tiles = trackTiles(page);
   await page.goto(base + '/');
   step('page open');
-  await page.waitForFunction(() => document.querySelectorAll('#images .item').length === 2);
+  await page.waitForFunction(() => document.querySelectorAll('#images .item').length === 3);
   const items = await page.$$eval('#images .item', (buttons) => buttons.map((b) => ({
     id: b.dataset.id,
     name: b.querySelector('.item-name').textContent,
     facts: b.querySelector('.item-facts').textContent,
     status: b.querySelector('.item-status').textContent,
   })));
-  assert.deepEqual(items.map((i) => i.name), ['harbour.png', 'night.jpg']);
+  assert.deepEqual(items.map((i) => i.name), ['harbour.png', 'broken.png', 'night.jpg']);
   assert.match(items[0].facts, /3,000 × 2,000/);
   assert.match(items[0].facts, /\d(\.\d+)? (KB|MB)/);
-  assert.match(items[1].facts, /2,400 × 1,600/);
-  assert.ok(items.every((i) => i.status === 'ready'), JSON.stringify(items));
+  assert.match(items[2].facts, /3,900 × 2,600/);
+  assert.deepEqual(items.map((i) => i.status.replace(/^failed: corrupt image: .*/, 'failed: corrupt image')), ['ready', 'failed: corrupt image', 'ready']);
+  assert.equal(await page.locator('#images .item[data-id="broken.png"] img').count(), 0, 'no thumbnail for a failed image');
 
   // With no deep link, the first ready image opens by itself.
   let view = await settled(page, 'album/harbour.png');
@@ -163,7 +164,13 @@ try {
   await page.fill('#filter', 'nigh');
   assert.equal(await page.locator('#images .item').count(), 1);
   await page.fill('#filter', '');
-  assert.equal(await page.locator('#images .item').count(), 2);
+  assert.equal(await page.locator('#images .item').count(), 3);
+
+  // A failed image says why, and costs no tile request.
+  await page.click('#images .item[data-id="broken.png"]');
+  await page.waitForSelector('#notice:has-text("could not be prepared: corrupt image")');
+  await page.goBack();
+  await settled(page, 'album/harbour.png');
 
   // ---------------------------------------------------------------- pick an image
   const picked = Date.now();
@@ -234,10 +241,11 @@ try {
   // Every tile asked for exists: inside the image and no deeper than native.
   await Promise.all(tiles.map((t) => t.sizes));
   for (const t of tiles) {
-    const size = t.id === 'night.jpg' ? [2400, 1600] : [3000, 2000];
+    const size = t.id === 'night.jpg' ? [3900, 2600] : [3000, 2000];
     const scale = 2 ** (4 - t.z);
     assert.ok(t.z <= 4 && t.x * 256 < size[0] / scale && t.y * 256 < size[1] / scale, `a tile outside the image: ${JSON.stringify(t)}`);
     assert.equal(t.status, 200, JSON.stringify(t));
+    assert.notEqual(t.id, 'broken.png');
   }
 
   // ---------------------------------------------------------------- download counter
@@ -307,7 +315,7 @@ try {
   await page.waitForSelector('#upload-message.error');
   const refusal = await page.textContent('#upload-message');
   assert.match(refusal, /^Not an image gigatile can read/);
-  assert.equal(await page.locator('#images .item').count(), 3, 'the bad file did not join the list');
+  assert.equal(await page.locator('#images .item').count(), 4, 'the bad file did not join the list');
   step(`bad upload refused: ${refusal}`);
 
   assert.deepEqual(unexpected(desk.problems, [
@@ -318,7 +326,7 @@ try {
   // Keyboard: the list is reachable and arrow keys move through it.
   await page.focus('#images .item[data-id="album/harbour.png"]');
   await page.keyboard.press('ArrowDown');
-  assert.equal(await page.evaluate(() => document.activeElement.dataset.id), 'night.jpg');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.id), 'broken.png');
   await desk.context.close();
 
   // ---------------------------------------------------------------- phone
