@@ -111,6 +111,14 @@
 
   /** Tiles of one image; edge tiles are padded by the server, and clipped here. */
   const ImageTiles = L.TileLayer.extend({
+    // Each tile overlaps its neighbours by one pixel (1/256 of stretch, invisible), so that no
+    // hairline seam shows between tiles at fractional zooms, where Leaflet scales them.
+    _initTile(tile) {
+      L.TileLayer.prototype._initTile.call(this, tile);
+      const size = this.getTileSize();
+      tile.style.width = `${size.x + 1}px`;
+      tile.style.height = `${size.y + 1}px`;
+    },
     createTile(coords, done) {
       const tile = L.TileLayer.prototype.createTile.call(this, coords, done);
       const clip = edgeClip(this.options.imageMeta, coords.z, coords.x, coords.y);
