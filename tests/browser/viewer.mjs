@@ -5,6 +5,7 @@
 //
 // node tests/browser/viewer.mjs BASE_URL ARTIFACTS_DIR GOOD_PNG [TOKEN_BASE_URL TOKEN]
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { launch, openPage } from './browser.mjs';
 
@@ -309,13 +310,29 @@ try {
   assert.ok(uploaded.spread > 5 && uploaded.meanDiff < 10, JSON.stringify(uploaded));
   step(`uploaded and opened ${view.id}`);
 
+  // ---------------------------------------------------------------- upload: drag and drop
+  const dropped = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+    return transfer;
+  }, fs.readFileSync(goodPng).toString('base64'));
+  await page.dispatchEvent('#stage', 'dragenter', { dataTransfer: dropped });
+  assert.equal(await page.isVisible('#drop-overlay'), true, 'dragging a file over the page shows where to drop');
+  await page.dispatchEvent('#stage', 'drop', { dataTransfer: dropped });
+  assert.equal(await page.isVisible('#drop-overlay'), false);
+  await page.waitForFunction((before) => { const v = window.gigatile.view(); return v && v.id.startsWith('uploads/') && v.id !== before; }, view.id, { timeout: 30000 });
+  view = await settled(page);
+  assert.equal(await page.locator(`#images .item[data-id="${view.id}"] .item-name`).textContent(), 'dropped.png');
+  step(`dropped and opened ${view.id}`);
+
   // ---------------------------------------------------------------- upload: a bad file
   await page.setInputFiles('#upload-file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are notes, not an image\n'.repeat(20)) });
   await page.click('#upload-submit');
   await page.waitForSelector('#upload-message.error');
   const refusal = await page.textContent('#upload-message');
   assert.match(refusal, /^Not an image gigatile can read/);
-  assert.equal(await page.locator('#images .item').count(), 4, 'the bad file did not join the list');
+  assert.equal(await page.locator('#images .item').count(), 5, 'the bad file did not join the list');
   step(`bad upload refused: ${refusal}`);
 
   assert.deepEqual(unexpected(desk.problems, [
