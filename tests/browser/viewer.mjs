@@ -6,6 +6,7 @@
 // node tests/browser/viewer.mjs BASE_URL ARTIFACTS_DIR GOOD_PNG [TOKEN_BASE_URL TOKEN]
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { launch, openPage } from './browser.mjs';
 
@@ -358,7 +359,9 @@ try {
   assert.ok(phoneDraw.spread > 8, JSON.stringify(phoneDraw));
   await phone.page.screenshot({ path: shot('phone.png') });
   assert.equal(await phone.page.isVisible('#menu'), true);
+  assert.equal(await phone.page.evaluate(() => document.getElementById('sidebar').inert), true, 'the closed drawer takes no focus');
   await phone.page.click('#menu');
+  assert.equal(await phone.page.evaluate(() => document.getElementById('sidebar').inert), false);
   await phone.page.waitForTimeout(300);
   await phone.page.screenshot({ path: shot('phone-list.png') });
   await phone.page.click('#images .item[data-id="album/harbour.png"]');
@@ -367,6 +370,31 @@ try {
   assert.deepEqual(unexpected(phone.problems, []), []);
   await phone.context.close();
   step('phone');
+
+  // ---------------------------------------------------------------- behind a proxy under a prefix
+  // Only /viewer/... is forwarded (prefix removed): any absolute URL in the app would 404.
+  const target = new URL(base);
+  const proxy = http.createServer((req, res) => {
+    if (!req.url.startsWith('/viewer/')) { res.writeHead(404); res.end(); return; }
+    const forward = http.request({ host: target.hostname, port: target.port, path: req.url.slice('/viewer'.length), method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    const prefixed = await openPage(browser, { width: 1024, height: 700 });
+    await prefixed.page.goto(`http://127.0.0.1:${proxy.address().port}/viewer/`);
+    await settled(prefixed.page, 'album/harbour.png');
+    assert.deepEqual(unexpected(prefixed.problems, []), []);
+    await prefixed.context.close();
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
+  step('under a path prefix');
 
   // ---------------------------------------------------------------- token flow
   if (tokenBase) {

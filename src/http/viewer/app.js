@@ -579,8 +579,10 @@
       button.append(thumb, text);
       li.append(button);
       button.addEventListener('click', () => {
-        document.body.classList.remove('drawer-open');
-        $('menu').setAttribute('aria-expanded', 'false');
+        if (drawerOpen()) {
+          setDrawer(false);
+          $('map').focus({ preventScroll: true });
+        }
         openImage(image.id, null, 'push');
       });
       item = { li, button, thumb, name, facts, status, img: null, statusKey: '' };
@@ -851,10 +853,23 @@
     map.invalidateSize();
   });
 
-  $('menu').addEventListener('click', () => {
-    const open = document.body.classList.toggle('drawer-open');
+  // On narrow screens the sidebar is a drawer over the map; closed, it is inert (no focus).
+  const narrow = window.matchMedia('(max-width: 720px)');
+  function drawerOpen() { return document.body.classList.contains('drawer-open'); }
+  function setDrawer(open) {
+    document.body.classList.toggle('drawer-open', open);
     $('menu').setAttribute('aria-expanded', String(open));
+    $('sidebar').inert = narrow.matches && !open;
+  }
+  $('menu').addEventListener('click', () => {
+    setDrawer(!drawerOpen());
+    if (drawerOpen()) $('filter').focus({ preventScroll: true });
   });
+  narrow.addEventListener('change', () => setDrawer(false));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && drawerOpen()) { setDrawer(false); $('menu').focus(); }
+  });
+  setDrawer(false);
   $('about-open').addEventListener('click', () => $('about').showModal());
 
   new ResizeObserver(() => {
