@@ -371,6 +371,35 @@ try {
   await phone.context.close();
   step('phone');
 
+  // ---------------------------------------------------------------- an image being built
+  // The list as the server gives it while a pyramid builds (faked: builds here are too fast to
+  // catch): a progress bar, no thumbnail yet, and polling every two seconds.
+  const building = await openPage(browser, { width: 1280, height: 800 });
+  let listed = 0;
+  await building.page.route('**/api/images', (route) => {
+    listed += 1;
+    route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify([{ id: 'vast.tif', original_filename: 'vast.tif', width: 60000, height: 40000, bytes: 7.2e9, format: 'tiff', status: 'building', progress: 0.42, copyright_text: null, copyright_link: null }]),
+    });
+  });
+  await building.page.route('**/api/images/vast.tif/meta', (route) => route.fulfill({
+    contentType: 'application/json',
+    body: JSON.stringify({ width: 60000, height: 40000, tileSize: 256, maxZoom: 8, readyMaxZoom: null, status: 'building', progress: 0.42, bytes: 7.2e9, format: 'tiff', copyright_text: null, copyright_link: null }),
+  }));
+  await building.page.goto(base + '/');
+  await building.page.waitForSelector('#images .item[data-id="vast.tif"] progress');
+  assert.equal(await building.page.evaluate(() => document.querySelector('#images .item progress').value), 0.42);
+  assert.match(await building.page.textContent('#images .item .item-status'), /preparing 42 %/);
+  assert.match(await building.page.textContent('#images .item .item-facts'), /60,000 × 40,000 \(2\.4 Gpx\) · 7\.20 GB · TIFF/);
+  assert.equal(await building.page.locator('#images .item img').count(), 0, 'no thumbnail before a level is ready');
+  await building.page.waitForSelector('#notice:has-text("Preparing this image… 42 %")');
+  await building.page.waitForTimeout(2300);
+  assert.ok(listed >= 2, `the list is polled while an image builds (${listed} times)`);
+  assert.deepEqual(unexpected(building.problems, []), []);
+  await building.context.close();
+  step('an image being built');
+
   // ---------------------------------------------------------------- behind a proxy under a prefix
   // Only /viewer/... is forwarded (prefix removed): any absolute URL in the app would 404.
   const target = new URL(base);

@@ -10,7 +10,7 @@
   const TILE = 256;
   const OVERZOOM = 2;
   const LIST_POLL_BUSY_MS = 2000;
-  const LIST_POLL_IDLE_MS = 30000;
+  const LIST_POLL_IDLE_MS = 10000;
   const META_POLL_MS = 2000;
 
   const $ = (id) => document.getElementById(id);
@@ -644,6 +644,11 @@
 
   async function loadList() {
     clearTimeout(state.listTimer);
+    if (document.hidden) {
+      // A background tab does not poll; it refreshes when shown again.
+      state.listTimer = setTimeout(loadList, LIST_POLL_IDLE_MS);
+      return state.images;
+    }
     let busy = false;
     try {
       state.images = await getJson('api/images');
@@ -655,6 +660,8 @@
     state.listTimer = setTimeout(loadList, busy ? LIST_POLL_BUSY_MS : LIST_POLL_IDLE_MS);
     return state.images;
   }
+
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) loadList(); });
 
   $('filter').addEventListener('input', (e) => { state.filter = e.target.value.trim(); renderList(); });
 
