@@ -116,7 +116,13 @@ fn the_page_and_its_assets_over_http() {
 
 #[test]
 fn the_viewer_in_a_browser() {
-    let server = gallery("viewer-browser", SettingsLayer::default());
+    let server = gallery(
+        "viewer-browser",
+        SettingsLayer {
+            max_upload_size: Some("4M".parse().unwrap()),
+            ..SettingsLayer::default()
+        },
+    );
     let token_server = TestServer::start(
         "viewer-token",
         SettingsLayer {

@@ -336,9 +336,17 @@ try {
   assert.equal(await page.locator('#images .item').count(), 5, 'the bad file did not join the list');
   step(`bad upload refused: ${refusal}`);
 
+  // Beyond MAX_UPLOAD_SIZE (4 MiB on this server).
+  await page.setInputFiles('#upload-file', { name: 'huge.tif', mimeType: 'image/tiff', buffer: Buffer.alloc(6 << 20, 7) });
+  await page.click('#upload-submit');
+  await page.waitForFunction(() => /^Too large/.test(document.getElementById('upload-message').textContent));
+  step(`too large refused: ${await page.textContent('#upload-message')}`);
+
   assert.deepEqual(unexpected(desk.problems, [
     new RegExp(`^HTTP 415: ${base}/api/upload$`),
     /^console: Failed to load resource: the server responded with a status of 415/,
+    new RegExp(`^HTTP 413: ${base}/api/upload$`),
+    /^console: Failed to load resource: the server responded with a status of 413/,
   ]), []);
 
   // Keyboard: the list is reachable and arrow keys move through it.
