@@ -152,6 +152,6 @@ mod tests {
             assert!(built.page.contains(&format!("\"assets/{name}\"")), "{name}");
         }
         assert_eq!(built.names.len(), ASSETS.len());
-        assert!(!built.page.contains("\"/"), "an absolute URL in the page");
+        assert!(!built.page.contains("=\"/"), "an absolute URL in the page");
     }
 }
