@@ -119,6 +119,13 @@
       tile.style.width = `${size.x + 1}px`;
       tile.style.height = `${size.y + 1}px`;
     },
+    // Leaflet cancels tiles it no longer wants by pointing them at an empty image, which the
+    // browser logs as failed (aborted) requests. A tile that is on its way is left to arrive
+    // (into the HTTP cache, where zooming back finds it); only its element is dropped.
+    _abortLoading() {},
+    _removeTile(key) {
+      return L.GridLayer.prototype._removeTile.call(this, key);
+    },
     createTile(coords, done) {
       const tile = L.TileLayer.prototype.createTile.call(this, coords, done);
       const clip = edgeClip(this.options.imageMeta, coords.z, coords.x, coords.y);
