@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .saturating_add(64 * 1024);
     Router::new()
         .route("/", get(viewer::index))
+        .route("/assets/{name}", get(viewer::asset))
         .route("/api/images", get(images::list))
         .route(
             "/api/images/{*path}",
