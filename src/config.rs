@@ -180,6 +180,9 @@ pub struct SettingsLayer {
     /// Colour of padding and of transparency in JPEG tiles, as RRGGBB (default: 000000).
     #[arg(long, env = "TILE_BACKGROUND")]
     pub tile_background: Option<String>,
+    /// Pixels by which each Deep Zoom tile reaches into its neighbours, 0 to 128 (default: 0).
+    #[arg(long, env = "DZI_OVERLAP")]
+    pub dzi_overlap: Option<u32>,
 }
 
 impl SettingsLayer {
@@ -204,6 +207,9 @@ impl SettingsLayer {
         serde_json::from_value(top).expect("settings deserialize")
     }
 }
+
+/// The largest Deep Zoom overlap: half a tile.
+pub const MAX_DZI_OVERLAP: u32 = 128;
 
 /// Every setting, resolved.
 #[derive(Debug, Clone)]
@@ -238,6 +244,7 @@ pub struct Settings {
     pub jpeg_quality: u8,
     pub webp_quality: u8,
     pub tile_background: [u8; 3],
+    pub dzi_overlap: u32,
 }
 
 impl Settings {
@@ -307,6 +314,10 @@ impl Settings {
             jpeg_quality,
             webp_quality: quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?,
             tile_background: parse_colour(layer.tile_background.as_deref().unwrap_or("000000"))?,
+            dzi_overlap: match layer.dzi_overlap.unwrap_or(0) {
+                overlap @ 0..=MAX_DZI_OVERLAP => overlap,
+                _ => return Err(format!("DZI_OVERLAP must be from 0 to {MAX_DZI_OVERLAP}")),
+            },
             data_dir,
         })
     }
@@ -360,6 +371,7 @@ mod tests {
         assert_eq!(s.cache_memory_bytes, 64 << 20);
         assert_eq!(s.pyramid_dir, PathBuf::from("/srv/img/.gigatile/pyramids"));
         assert_eq!(s.jpeg_quality, 85);
+        assert_eq!(s.dzi_overlap, 0);
     }
 
     #[test]
@@ -373,6 +385,8 @@ mod tests {
         assert!(layer(|l| l.jpeg_quality = Some(0)).is_err());
         assert!(layer(|l| l.cache = Some("ram".into())).is_err());
         assert!(layer(|l| l.tile_background = Some("#12345".into())).is_err());
+        assert!(layer(|l| l.dzi_overlap = Some(129)).is_err());
+        assert_eq!(layer(|l| l.dzi_overlap = Some(128)).unwrap().dzi_overlap, 128);
         assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
     }
 }

@@ -3,6 +3,7 @@
 //! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
 
 mod auth;
+mod deepzoom;
 mod error;
 mod images;
 mod middleware;
@@ -69,6 +70,8 @@ pub fn app(state: AppState) -> Router {
             "/api/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/dzi/{*path}", get(deepzoom::dzi))
+        .route("/zoomify/{*path}", get(deepzoom::zoomify))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
