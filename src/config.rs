@@ -386,7 +386,10 @@ mod tests {
         assert!(layer(|l| l.cache = Some("ram".into())).is_err());
         assert!(layer(|l| l.tile_background = Some("#12345".into())).is_err());
         assert!(layer(|l| l.dzi_overlap = Some(129)).is_err());
-        assert_eq!(layer(|l| l.dzi_overlap = Some(128)).unwrap().dzi_overlap, 128);
+        assert_eq!(
+            layer(|l| l.dzi_overlap = Some(128)).unwrap().dzi_overlap,
+            128
+        );
         assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
     }
 }

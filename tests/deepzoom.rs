@@ -74,7 +74,12 @@ fn the_dzi_descriptor_describes_the_image() {
         b"",
     );
     assert_eq!(again.status, 304);
-    let cors = server.request("GET", &format!("/dzi/{SEA}.dzi"), &[("Origin", "http://x.example")], b"");
+    let cors = server.request(
+        "GET",
+        &format!("/dzi/{SEA}.dzi"),
+        &[("Origin", "http://x.example")],
+        b"",
+    );
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"));
 }
 
@@ -124,7 +129,12 @@ fn dzi_levels_go_down_to_one_pixel_with_cropped_edge_tiles() {
             tile.width,
             tile.height,
         ));
-        assert_close(&tile, &want, 30.0, &format!("level {level} tile {col}_{row}"));
+        assert_close(
+            &tile,
+            &want,
+            30.0,
+            &format!("level {level} tile {col}_{row}"),
+        );
     }
     // Every format the extension names.
     let png = server.get(&format!("/dzi/{SEA}_files/10/3_2.png"));
@@ -193,8 +203,14 @@ fn zoomify_tiers_groups_pixels_and_passthrough() {
     // Tiers, smallest first: 131×103, 262×206, 525×412, 1050×825, 2100×1650, 4200×3300; the
     // last starts at tile 92, so its tile (11, 9) = 92 + 17·9 + 11 = 256 opens TileGroup1.
     assert_eq!(size(&jpeg(&tile(0, 0, 0, 0), "tier 0")), (131, 103));
-    assert_eq!(size(&jpeg(&tile(0, 5, 10, 9), "last of group 0")), (256, 256));
-    assert_eq!(size(&jpeg(&tile(1, 5, 11, 9), "first of group 1")), (256, 256));
+    assert_eq!(
+        size(&jpeg(&tile(0, 5, 10, 9), "last of group 0")),
+        (256, 256)
+    );
+    assert_eq!(
+        size(&jpeg(&tile(1, 5, 11, 9), "first of group 1")),
+        (256, 256)
+    );
     assert_eq!(size(&jpeg(&tile(1, 5, 16, 12), "last tile")), (104, 228));
     tile(0, 5, 11, 9).assert_error(404, "tile_out_of_range");
     tile(1, 5, 10, 9).assert_error(404, "tile_out_of_range");
@@ -254,7 +270,9 @@ fn malformed_and_unknown_paths_are_json_errors() {
     ] {
         server.get(path).assert_error(400, "bad_request");
     }
-    server.get("/dzi/nope.png.dzi").assert_error(404, "not_found");
+    server
+        .get("/dzi/nope.png.dzi")
+        .assert_error(404, "not_found");
     server
         .get("/dzi/nope.png_files/0/0_0.jpg")
         .assert_error(404, "not_found");

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::respond::{self, encode_options};
 use super::{ApiError, AppState};
 use crate::cache::CachedTile;
+use crate::catalog::ImageStatus;
 use crate::codec::OutputFormat;
 use crate::geometry::Geometry;
 use crate::pool::Priority;
@@ -69,7 +70,7 @@ fn descriptor(
     format: impl FnOnce(&Geometry) -> String,
 ) -> Result<Response, ApiError> {
     let entry = state.catalog.get(id).ok_or(TileError::NotFound)?;
-    if let crate::catalog::ImageStatus::Failed { reason } = entry.status {
+    if let ImageStatus::Failed { reason } = entry.status {
         return Err(TileError::ImageFailed(reason).into());
     }
     let xml = format(&Geometry::new(entry.width, entry.height));

@@ -60,7 +60,9 @@ pub fn parse_zoomify_path(path: &str) -> Result<ZoomifyPath, ParseError> {
     };
     let group = folder.strip_prefix("TileGroup").ok_or_else(not_zoomify)?;
     let stem = name.strip_suffix(".jpg").ok_or_else(|| {
-        ParseError::new(format!("Zoomify tiles are JPEG: {name:?} should end in .jpg"))
+        ParseError::new(format!(
+            "Zoomify tiles are JPEG: {name:?} should end in .jpg"
+        ))
     })?;
     let [tier, x, y] = stem.split('-').collect::<Vec<_>>()[..] else {
         return Err(not_zoomify());
@@ -239,7 +241,10 @@ mod tests {
             [(250, 150), (500, 300), (1001, 601)]
         );
         // 513 wide: floor gives 256 after one halving, where ceil gives 257 (two tiers, not 3).
-        assert_eq!(tier_sizes(&Geometry::new(513, 100)), [(256, 50), (513, 100)]);
+        assert_eq!(
+            tier_sizes(&Geometry::new(513, 100)),
+            [(256, 50), (513, 100)]
+        );
         assert_eq!(Geometry::new(513, 100).max_level(), Level(2));
     }
 
