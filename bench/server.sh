@@ -4,12 +4,13 @@
 # `vips dzsave` (the practical ceiling), in one run, on the same mosaics of real photographs,
 # printed as ratios (these machines are noisy: only ratios from one run mean anything).
 #
-# Per image: 5000 distinct tiles from simulated pan/zoom sessions (bench/tiles.py), as three URL
-# lists naming the same tiles (bench/urls.py, bench/iip_paths.py). Per peer: start it fresh,
-# drop the page cache, replay the list exactly once with 16 connections (cold pass), then again
-# (warm pass: WARM_PASSES replays by 2 wrk threads for tiles/s and WARM_PASSES by 16 timed
-# threads for p50/p99, medians shown, since one warm pass of a fast peer lasts 0.2 s and is not
-# stable). bench/replay.lua makes wrk replay a list exactly once and times the pass. Servers run
+# Per image: 5000 distinct tiles from simulated pan/zoom sessions (bench/tiles.py), as URL lists
+# naming the same tiles (bench/urls.py, bench/iip_paths.py); gigatile is measured once per
+# protocol in $PROTOCOLS, replaying the tiles through that protocol's URLs. Per peer: start it
+# fresh, drop the page cache, replay the list exactly once with 16 connections (cold pass),
+# then again (warm pass: WARM_PASSES replays by 2 wrk threads for tiles/s and WARM_PASSES by 16
+# timed threads for p50/p99, medians shown, since one warm pass of a fast peer lasts 0.2 s and
+# is not stable). bench/replay.lua makes wrk replay a list exactly once and times the pass. Servers run
 # on core $SERVER_CPUS, wrk on $LOAD_CPUS. Targets (the issue): cold ≥ 3× iipsrv's tiles/s;
 # warm ≥ 0.8× static lighttpd's tiles/s with p99 ≤ 2× its p99; gigatile's RSS within its
 # budgets (peak RSS and VmHWM are printed beside the cache budget).
@@ -17,7 +18,8 @@
 # usage: bench/server.sh [20000x15000] [60000x40000]     (default both)
 # env:   BENCH_WORK (default bench/work: the pyramidal TIFFs; the dzsave output is cached in
 #        BENCH_WORK/dz), GIGATILE_BIN (default target/release/gigatile; without a `serve`
-#        subcommand gigatile is skipped), COUNT (5000), CONNECTIONS (16), WRK_THREADS (2),
+#        subcommand gigatile is skipped), PROTOCOLS (gigaview; any of gigaview, dzi, iiif:
+#        the URLs gigatile is replayed through), COUNT (5000), CONNECTIONS (16), WRK_THREADS (2),
 #        SERVER_CPUS (0), LOAD_CPUS (1), IIPSRV_PORT (9110), STATIC_PORT (9111),
 #        GIGATILE_PORT (9112), CACHE_MEMORY_BYTES (256M), WARM_PASSES (3), PASS_TIMEOUT (600s:
 #        a pass that loses a request ends there, and its missing responses count as errors).
@@ -43,6 +45,16 @@ cache_bytes="${CACHE_MEMORY_BYTES:-256M}"
 pass_timeout="${PASS_TIMEOUT:-600s}"
 warm_passes="${WARM_PASSES:-3}"
 images="${*:-20000x15000 60000x40000}"
+# gigatile's peers, one per protocol: "gigatile" (Gigaview URLs), "gigatile-dzi", "gigatile-iiif";
+# each replays the list of its name.
+gigatile_peers=""
+for protocol in ${PROTOCOLS:-gigaview}; do
+    case $protocol in
+        gigaview) gigatile_peers+=" gigatile" ;;
+        dzi | iiif) gigatile_peers+=" gigatile-$protocol" ;;
+        *) echo "PROTOCOLS: unknown protocol $protocol (gigaview, dzi, iiif)" >&2; exit 2 ;;
+    esac
+done
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/gigatile-bench-server.XXXXXX")"
 # gigatile's DATA_DIR holds hard links to the sources, so it must be on their filesystem.
@@ -85,6 +97,7 @@ field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 have_gigatile=no
 "$bin" serve --help >/dev/null 2>&1 && have_gigatile=yes
+[ "$have_gigatile" = yes ] || gigatile_peers=""
 
 # --- servers -------------------------------------------------------------------------------
 # Each start_* leaves its process id in $server_pid; stop_server ends it and its children.
@@ -209,13 +222,13 @@ pass() {
 }
 # measure PEER START_CMD... : fresh server, cold page cache, cold pass, warm pass.
 # Leaves the RESULT lines in cold[PEER], warm[PEER].
-declare -A cold warm rss_cold rss_warm
+declare -A cold warm rss_cold rss_warm hwm
 measure() {
     local peer=$1 port=$2 list=$3
     shift 3
     "$@"
     drop_caches
-    [ "$peer" = gigatile ] && rss_pid=$server_pid || rss_pid=
+    [[ "$peer" == gigatile* ]] && rss_pid=$server_pid || rss_pid=
     pass "$port" "$list" "$wrk_threads"
     cold[$peer]=$(cat "$tmp/result")
     rss_cold[$peer]=$(cat "$tmp/rss")
@@ -244,8 +257,8 @@ measure() {
         -e "s/ p99_ms=[^ ]*/ p99_ms=$(field "$lat" p99_ms)/" \
         -e "s/ latency_from=[^ ]*/ latency_from=$(field "$lat" latency_from)/" <<<"$tput")
     rss_warm[$peer]=$peak
-    if [ "$peer" = gigatile ]; then
-        hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
+    if [[ "$peer" == gigatile* ]]; then
+        hwm[$peer]=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
     fi
     rss_pid=
     stop_server
@@ -261,6 +274,14 @@ row() { # row NAME RESULT
         [ "$codes" != "200:$urls" ] || [ "$sock" != 0/0/0/0 ] && echo " ($codes; socket c/r/w/t $sock)")" \
         "$(awk -v n="$urls" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", n / w; else print "n/a" }')" \
         "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" kib_per_tile)"
+}
+# label PEER: a gigatile peer's name in the tables.
+label() {
+    case $1 in
+        gigatile) echo "gigatile serve" ;;
+        gigatile-dzi) echo "gigatile serve, Deep Zoom URLs" ;;
+        gigatile-iiif) echo "gigatile serve, IIIF 3 URLs" ;;
+    esac
 }
 tps() { awk -v n="$(field "$1" responses)" -v w="$(field "$1" wall_s)" 'BEGIN { if (w > 0) print n / w }'; }
 
@@ -294,7 +315,7 @@ for image in $images; do
     mkdir -p "$data/$image"
     ln -f "$src" "$data/$image/$id" 2>/dev/null || cp "$src" "$data/$image/$id"
 
-    # The three URL lists, for the same tiles (a margin of extra tiles in case some fall outside
+    # The URL lists, for the same tiles (a margin of extra tiles in case some fall outside
     # iipsrv's floor-halved grid).
     lists="$tmp/$image"
     mkdir -p "$lists"
@@ -302,9 +323,7 @@ for image in $images; do
     python3 bench/tiles.py "$w" "$h" $((count + count / 5)) >"$lists/candidates.txt"
     python3 bench/urls.py "$w" "$h" "$count" "$id" "$name" "$lists" "$work/dz" <"$lists/candidates.txt" >/dev/null
     python3 bench/iip_paths.py "$src" "$w" "$h" <"$lists/tiles.txt" >"$lists/iipsrv.txt"
-    peers="iipsrv static"
-    [ "$have_gigatile" = yes ] && peers="gigatile $peers"
-    for peer in $peers; do
+    for peer in $gigatile_peers iipsrv static; do
         n=$(wc -l <"$lists/$peer.txt")
         [ "$n" = "$count" ] || { echo "$peer: $n URLs, $count wanted" >&2; exit 1; }
     done
@@ -314,16 +333,17 @@ for image in $images; do
     start_iipsrv && check_urls "$IIPSRV_PORT" "$lists/iipsrv.txt" iipsrv && stop_server
     start_static && check_urls "$static_port" "$lists/static.txt" "lighttpd static" && stop_server
     if [ "$have_gigatile" = yes ]; then
-        start_gigatile "$data/$image" "$id" && check_urls "$gigatile_port" "$lists/gigatile.txt" gigatile && stop_server
+        start_gigatile "$data/$image" "$id"
+        for peer in $gigatile_peers; do check_urls "$gigatile_port" "$lists/$peer.txt" "$peer"; done
+        stop_server
     fi
 
-    hwm=
-    cold=() warm=() rss_cold=() rss_warm=()
+    cold=() warm=() rss_cold=() rss_warm=() hwm=()
     measure iipsrv "$IIPSRV_PORT" "$lists/iipsrv.txt" start_iipsrv
     measure static "$static_port" "$lists/static.txt" start_static
-    if [ "$have_gigatile" = yes ]; then
-        measure gigatile "$gigatile_port" "$lists/gigatile.txt" start_gigatile "$data/$image" "$id"
-    fi
+    for peer in $gigatile_peers; do
+        measure "$peer" "$gigatile_port" "$lists/$peer.txt" start_gigatile "$data/$image" "$id"
+    done
 
     for p in cold warm; do
         declare -n res=$p
@@ -340,26 +360,32 @@ for image in $images; do
         echo
         echo "| peer | tiles | errors | tiles/s | p50 ms | p99 ms | KiB/tile |"
         echo "|---|---|---|---|---|---|---|"
-        [ "$have_gigatile" = yes ] && row "gigatile serve (memory cache $cache_bytes)" "${res[gigatile]}"
+        for peer in $gigatile_peers; do
+            row "$(label "$peer") (memory cache $cache_bytes)" "${res[$peer]}"
+        done
         row "iipsrv $iip_version (2 FastCGI workers, lighttpd)" "${res[iipsrv]}"
         row "lighttpd $lighttpd_version static (vips dzsave)" "${res[static]}"
-        g="${res[gigatile]:-}"
-        if [ $p = cold ]; then
-            echo "| ratio gigatile/iipsrv tiles/s (target ≥ 3) | | | $(ratio "$(tps "$g")" "$(tps "${res[iipsrv]}")") | | | |"
-        else
-            echo "| ratio gigatile/static tiles/s (target ≥ 0.8) | | | $(ratio "$(tps "$g")" "$(tps "${res[static]}")") | | | |"
-            echo "| ratio gigatile/static p99 (target ≤ 2) | | | | | $(ratio "$(field "$g" p99_ms)" "$(field "${res[static]}" p99_ms)") | |"
-        fi
+        for peer in $gigatile_peers; do
+            g="${res[$peer]}"
+            if [ $p = cold ]; then
+                echo "| ratio $peer/iipsrv tiles/s (target ≥ 3) | | | $(ratio "$(tps "$g")" "$(tps "${res[iipsrv]}")") | | | |"
+            else
+                echo "| ratio $peer/static tiles/s (target ≥ 0.8) | | | $(ratio "$(tps "$g")" "$(tps "${res[static]}")") | | | |"
+                echo "| ratio $peer/static p99 (target ≤ 2) | | | | | $(ratio "$(field "$g" p99_ms)" "$(field "${res[static]}" p99_ms)") | |"
+            fi
+        done
         unset -n res
     done
     if [ "$have_gigatile" = yes ]; then
-        echo
-        echo "| gigatile RSS, $w×$h | MiB |"
-        echo "|---|---|"
-        echo "| peak during cold pass (sampled every 0.2 s) | $(mib "${rss_cold[gigatile]}") |"
-        echo "| peak during the warm passes (sampled every 0.2 s) | $(mib "${rss_warm[gigatile]}") |"
-        echo "| VmHWM at the end | $(mib "$hwm") |"
-        echo "| configured tile cache budget (CACHE_MEMORY_BYTES) | $cache_bytes |"
+        for peer in $gigatile_peers; do
+            echo
+            echo "| $peer RSS, $w×$h | MiB |"
+            echo "|---|---|"
+            echo "| peak during cold pass (sampled every 0.2 s) | $(mib "${rss_cold[$peer]}") |"
+            echo "| peak during the warm passes (sampled every 0.2 s) | $(mib "${rss_warm[$peer]}") |"
+            echo "| VmHWM at the end | $(mib "${hwm[$peer]}") |"
+            echo "| configured tile cache budget (CACHE_MEMORY_BYTES) | $cache_bytes |"
+        done
     else
         echo
         echo "(gigatile skipped: \`$bin serve\` does not exist.)"

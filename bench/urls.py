@@ -7,10 +7,15 @@ lists name exactly the same tiles:
 - iipsrv serves the levels libvips stored in the TIFF, which are floor-halved, and
   bench/iip_paths.py skips tiles outside that grid; such tiles are dropped here for everyone.
 
-Then writes, for those tiles, one path per line:
-  OUT/tiles.txt     `level x y`            (feed to bench/iip_paths.py for iipsrv)
-  OUT/gigatile.txt  /api/images/{ID}/tiles/{z}/{x}/{y}.jpg       z = K - level
-  OUT/static.txt    /{NAME}_files/{dzlevel}/{x}_{y}.jpg        dzlevel = ceil(log2(max(W,H))) - level
+Then writes, for those tiles, one path per line (every gigatile list names the same tiles
+through another protocol, ID percent-encoded):
+  OUT/tiles.txt          `level x y`            (feed to bench/iip_paths.py for iipsrv)
+  OUT/gigatile.txt       /api/images/{ID}/tiles/{z}/{x}/{y}.jpg      z = K - level
+  OUT/gigatile-dzi.txt   /dzi/{ID}_files/{dzlevel}/{x}_{y}.jpg       dzlevel = ceil(log2(max(W,H))) - level
+  OUT/gigatile-iiif.txt  /iiif/3/{ID}/{rx},{ry},{rw},{rh}/{sw},/0/default.jpg
+                         the tile's full-resolution region at scale factor s = 2^level, and
+                         sw = ceil(rw / s), as IIIF clients ask for the tiles info.json advertises
+  OUT/static.txt         /{NAME}_files/{dzlevel}/{x}_{y}.jpg         (vips dzsave's tree)
 If DZ_ROOT is given, every static tile must exist under it (a wrong level mapping fails here,
 not as 404s in the middle of a measurement).
 
@@ -22,6 +27,14 @@ import sys
 import urllib.parse
 
 TILE = 256
+
+
+def iiif_tile(width, height, level, x, y):
+    """The IIIF path after the id of tile (x, y) of `level` at scale factor 2^level."""
+    scale = 1 << level
+    rx, ry = x * TILE * scale, y * TILE * scale
+    rw, rh = min(TILE * scale, width - rx), min(TILE * scale, height - ry)
+    return f"{rx},{ry},{rw},{rh}/{-(-rw // scale)},/0/default.jpg"
 
 
 def main():
@@ -62,10 +75,14 @@ def main():
     missing = 0
     with open(os.path.join(out, "tiles.txt"), "w") as tiles, \
             open(os.path.join(out, "gigatile.txt"), "w") as gigatile, \
+            open(os.path.join(out, "gigatile-dzi.txt"), "w") as dzi, \
+            open(os.path.join(out, "gigatile-iiif.txt"), "w") as iiif, \
             open(os.path.join(out, "static.txt"), "w") as static:
         for level, x, y in kept:
             tiles.write(f"{level} {x} {y}\n")
             gigatile.write(f"/api/images/{quoted_id}/tiles/{top - level}/{x}/{y}.jpg\n")
+            dzi.write(f"/dzi/{quoted_id}_files/{dz_top - level}/{x}_{y}.jpg\n")
+            iiif.write(f"/iiif/3/{quoted_id}/{iiif_tile(width, height, level, x, y)}\n")
             rel = f"{name}_files/{dz_top - level}/{x}_{y}.jpg"
             static.write(f"/{rel}\n")
             if dz_root and not os.path.exists(os.path.join(dz_root, rel)):

@@ -203,6 +203,9 @@ pub struct SettingsLayer {
     /// `bandwidth` and `manifest`; a relative manifest path is read from the file's folder).
     #[arg(skip)]
     pub mirrors: Option<Vec<MirrorConfig>>,
+    /// Pixels by which each Deep Zoom tile reaches into its neighbours, 0 to 128 (default: 0).
+    #[arg(long, env = "DZI_OVERLAP")]
+    pub dzi_overlap: Option<u32>,
 }
 
 impl SettingsLayer {
@@ -233,6 +236,9 @@ impl SettingsLayer {
         serde_json::from_value(top).expect("settings deserialize")
     }
 }
+
+/// The largest Deep Zoom overlap: half a tile.
+pub const MAX_DZI_OVERLAP: u32 = 128;
 
 /// Every setting, resolved.
 #[derive(Debug, Clone)]
@@ -271,6 +277,7 @@ pub struct Settings {
     pub imgserv: ImgServConfig,
     /// Status of fitted-image redirects.
     pub imgserv_redirect_status: u16,
+    pub dzi_overlap: u32,
 }
 
 impl Settings {
@@ -364,6 +371,10 @@ impl Settings {
                     ))
                 }
             },
+            dzi_overlap: match layer.dzi_overlap.unwrap_or(0) {
+                overlap @ 0..=MAX_DZI_OVERLAP => overlap,
+                _ => return Err(format!("DZI_OVERLAP must be from 0 to {MAX_DZI_OVERLAP}")),
+            },
             data_dir,
         })
     }
@@ -417,6 +428,7 @@ mod tests {
         assert_eq!(s.cache_memory_bytes, 64 << 20);
         assert_eq!(s.pyramid_dir, PathBuf::from("/srv/img/.gigatile/pyramids"));
         assert_eq!(s.jpeg_quality, 85);
+        assert_eq!(s.dzi_overlap, 0);
     }
 
     #[test]
@@ -430,6 +442,11 @@ mod tests {
         assert!(layer(|l| l.jpeg_quality = Some(0)).is_err());
         assert!(layer(|l| l.cache = Some("ram".into())).is_err());
         assert!(layer(|l| l.tile_background = Some("#12345".into())).is_err());
+        assert!(layer(|l| l.dzi_overlap = Some(129)).is_err());
+        assert_eq!(
+            layer(|l| l.dzi_overlap = Some(128)).unwrap().dzi_overlap,
+            128
+        );
         assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
         assert!(layer(|l| l.raster = Some(0)).is_err());
         assert!(layer(|l| l.imgserv_redirect_status = Some(301)).is_err());

@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod base_url;
+mod deepzoom;
 mod error;
 mod iiif;
 mod images;
@@ -81,6 +82,8 @@ pub fn app(state: AppState) -> Router {
         .route("/imgserv.cgi", get(imgserv::fitted))
         .route("/imgserv", get(imgserv::fitted))
         .route("/imgcache/{*name}", get(imgserv::cached))
+        .route("/dzi/{*path}", get(deepzoom::dzi))
+        .route("/zoomify/{*path}", get(deepzoom::zoomify))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

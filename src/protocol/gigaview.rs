@@ -64,7 +64,7 @@ pub fn parse_image_path(path: &str) -> Result<ImagePath, ParseError> {
     Ok(ImagePath::Image(parse_id(path)?))
 }
 
-fn parse_number(s: &str, what: &str) -> Result<u32, ParseError> {
+pub(crate) fn parse_number(s: &str, what: &str) -> Result<u32, ParseError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
         return Err(ParseError::new(format!(
             "{what} must be a whole number, not {s:?}"
@@ -74,7 +74,7 @@ fn parse_number(s: &str, what: &str) -> Result<u32, ParseError> {
         .map_err(|_| ParseError::new(format!("{what} must be a whole number")))
 }
 
-fn parse_format(ext: &str) -> Result<OutputFormat, ParseError> {
+pub(crate) fn parse_format(ext: &str) -> Result<OutputFormat, ParseError> {
     OutputFormat::from_extension(ext).ok_or_else(|| {
         ParseError::new(format!(
             "unknown tile format {ext:?}: use jpg, jpeg, png or webp"
