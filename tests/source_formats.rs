@@ -884,10 +884,12 @@ fn fuzz_flipped_and_truncated_inputs() {
 
 #[test]
 fn saved_fuzz_cases_stay_fixed() {
-    let runners: [(&str, FuzzOne); 3] = [
+    let runners: [(&str, FuzzOne); 4] = [
         ("jpeg", gigatile::source::jpeg::fuzz_one),
         ("png", gigatile::source::png::fuzz_one),
         ("webp", gigatile::source::webp::fuzz_one),
+        // Not a source format: the URL parsers' cases are kept alike.
+        ("urls", gigatile::protocol::fuzzing::fuzz_one),
     ];
     for (format, fuzz_one) in runners {
         let Ok(entries) = std::fs::read_dir(fuzz_dir(format)) else {

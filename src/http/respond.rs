@@ -15,6 +15,10 @@ use crate::tiles::Tile;
 /// replaced source keeps its URLs, and its tiles get new ETags).
 pub const TILE_CACHE_CONTROL: &str = "public, max-age=3600";
 
+/// `Cache-Control` of versioned names (content-hashed assets, fitted files), which never
+/// change content: caches may keep them for a year.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// The configured quality for `format`.
 pub fn encode_options(settings: &Settings, format: OutputFormat) -> EncodeOptions {
     let quality = match format {

@@ -11,13 +11,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::respond::{not_modified, validators};
+use super::respond::{not_modified, validators, IMMUTABLE};
 use super::ApiError;
 use crate::codec::OutputFormat;
 use crate::pyramid::store::fnv1a;
-
-/// Versioned names never change content: caches may keep them for a year.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Serves the file `name` (a `/`-separated path, percent-decoded) of `folder`.
 pub async fn serve(folder: &Path, name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {

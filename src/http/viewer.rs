@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::ApiError;
+use super::{respond, ApiError};
 
 const PAGE: &str = include_str!("viewer/index.html");
 
@@ -131,7 +131,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     );
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static(respond::IMMUTABLE),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -2,6 +2,7 @@
 //! metadata formatted. Pure parsing and formatting: no HTTP, files or pixels.
 
 pub mod dzi;
+pub mod fuzzing;
 pub mod gigaview;
 pub mod iiif;
 pub mod zoomify;
