@@ -10,7 +10,7 @@ use crate::cache::{CacheConfig, TileCache};
 use crate::catalog::{Catalog, CatalogConfig};
 use crate::codec::{EncodeOptions, OutputFormat};
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Services};
 use crate::imgserv::service::FitService;
 use crate::imgserv::ImgServ;
 use crate::metrics::Metrics;
@@ -92,14 +92,14 @@ pub async fn run(
         settings.render_deadline,
         Arc::clone(&metrics),
     );
-    let state = AppState {
+    let state = AppState::new(Services {
         settings: Arc::new(settings),
         catalog: catalog.clone(),
         tiles,
         fitted,
         metrics,
         stopping: Arc::clone(&stopping),
-    };
+    });
     let flusher = tokio::spawn(flush_fitted_uses(Arc::clone(&imgserv), stop_tx.subscribe()));
     tracing::info!(address = %listener.local_addr()?, images = catalog.list().len(), "serving");
     let shutdown = async move {

@@ -304,6 +304,11 @@ impl Catalog {
         Ok(Catalog { inner })
     }
 
+    /// Whether `id` is a listed image (cheaper than [`Catalog::get`]: nothing is copied).
+    pub fn contains(&self, id: &str) -> bool {
+        lock(&self.inner.records).contains_key(id)
+    }
+
     /// Every listed image, sorted by id.
     pub fn list(&self) -> Vec<ImageEntry> {
         lock(&self.inner.records)

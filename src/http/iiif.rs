@@ -57,7 +57,7 @@ async fn handle(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     // A path that is an image id as a whole is its base URI, whatever it looks like.
-    if state.catalog.get(path).is_some() {
+    if state.catalog.contains(path) {
         return Ok(redirect_to_info(version, base, path));
     }
     match protocol::parse_path(version, path)? {

@@ -44,9 +44,27 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest in-flight requests are given to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What every handler can reach.
+/// What every handler can reach, shared: cloning it (which axum does for every request and
+/// middleware) is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The settings and services behind every route.
+pub struct Services {
     pub settings: Arc<Settings>,
     pub catalog: Catalog,
     pub tiles: TileService,
