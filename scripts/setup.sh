@@ -11,6 +11,7 @@ set -euo pipefail
 packages=(build-essential cmake nasm pkg-config curl libvips-tools libtiff-tools imagemagick webp
     iipimage-server lighttpd time chromium nodejs python3-venv libmagic1)
 # Node packaged elsewhere (NodeSource) carries its own npm, which Debian's npm conflicts with.
+# Debian 12's Node is 18: package.json pins playwright-core 1.61, the last release that runs on it.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 sudo_if_needed() {
