@@ -4,15 +4,13 @@
 //!
 //! The work is [`crate::imgserv::service::FitService`]'s; this module only parses and answers.
 
-use std::borrow::Cow;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::base_url::BaseUrl;
 use super::{static_files, ApiError, AppState};
-use crate::imgserv::{fit, Location};
+use crate::imgserv::fit;
 use crate::metrics::Metrics;
 
 /// `GET /imgserv.cgi?src=/{id}&width=W&height=H[&format=jpg|png|webp]`.
@@ -21,16 +19,10 @@ pub async fn fitted(
     RawQuery(query): RawQuery,
     BaseUrl(base): BaseUrl,
 ) -> Result<Response, ApiError> {
-    let query = query.unwrap_or_default();
-    let pairs: Vec<(Cow<str>, Cow<str>)> = form_urlencoded::parse(query.as_bytes()).collect();
-    let query = fit::parse_query(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let query = fit::parse_query_string(query.as_deref().unwrap_or_default())?;
     let location = state.fitted.locate(&query).await?;
     Metrics::inc(&state.metrics.imgserv_redirects);
-    let target = match &location {
-        Location::Mirror(url) => url.clone(),
-        Location::Local(_) => location.url(&format!("{base}/imgcache")),
-    };
-    let target = HeaderValue::from_str(&target)
+    let target = HeaderValue::from_str(&location.url(&format!("{base}/imgcache")))
         .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
     let status =
         StatusCode::from_u16(state.settings.imgserv_redirect_status).unwrap_or(StatusCode::FOUND);

@@ -81,6 +81,13 @@ pub fn parse_query<'a>(
     })
 }
 
+/// Parses a raw query string (`src=%2Fa.jpg&width=800&height=600`): form-decodes it, then
+/// [`parse_query`].
+pub fn parse_query_string(query: &str) -> Result<FitQuery, ParseError> {
+    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    parse_query(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+}
+
 /// A box side: a decimal integer > 0 that fits in `u32`.
 fn parse_side(key: &str, value: Option<&str>) -> Result<u32, ParseError> {
     let value = value.ok_or_else(|| ParseError::new(format!("`{key}` is missing")))?;

@@ -39,8 +39,7 @@ pub fn fuzz_one(data: &[u8]) {
     if let Ok(zoomify::ZoomifyPath::Tile(_, tile)) = zoomify::parse_zoomify_path(&path) {
         let _ = zoomify::tile_request(&geometry, &tile, encode, [0; 3]);
     }
-    let pairs: Vec<_> = form_urlencoded::parse(path.as_bytes()).collect();
-    if let Ok(query) = fit::parse_query(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))) {
+    if let Ok(query) = fit::parse_query_string(&path) {
         let _ = fit::fit_size((geometry.width, geometry.height), query.box_size, 50);
     }
 }
