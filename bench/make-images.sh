@@ -5,7 +5,7 @@
 # 60000×40000, each saved as a pyramidal JPEG BigTIFF, a strip TIFF, a baseline JPEG and a PNG
 # (all JPEG at quality 85). Idempotent: existing outputs are kept.
 #
-# usage: bench/make-images.sh [WORK_DIR]     (default bench/work)
+# usage: [SIZES="20000x15000 ..."] bench/make-images.sh [WORK_DIR]     (default bench/work)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-bench/work}"
@@ -38,7 +38,7 @@ mosaic() {
     vips arrayjoin "${list[*]}" "$out" --across "$cols"
 }
 
-for size in 20000x15000 60000x40000; do
+for size in ${SIZES:-20000x15000 60000x40000}; do
     w=${size%x*}; h=${size#*x}
     base="$work/mosaic-$size"
     if [ ! -f "$base.jpg" ]; then

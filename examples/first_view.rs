@@ -32,7 +32,8 @@ fn main() -> anyhow::Result<()> {
         let g = pyramid.geometry();
         let height = (u64::from(g.height) * u64::from(width) / u64::from(g.width)).max(1) as u32;
         let whole = Rect::new(0, 0, g.width, g.height);
-        let pixels = render_raster(pyramid, Level(0), whole, (width, height))?;
+        let budget = gigatile::memory::MemoryBudget::unlimited();
+        let (pixels, _memory) = render_raster(pyramid, Level(0), whole, (width, height), &budget)?;
         std::fs::write(&out, jpeg::encode(&pixels.flatten([0, 0, 0]), 85)?)?;
         Ok(())
     };

@@ -57,16 +57,18 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let (cpu0, wall0) = (cpu_seconds(), Instant::now());
     let (mut bytes, mut passthrough) = (0usize, 0usize);
+    let budget = gigatile::memory::MemoryBudget::unlimited();
     for &(level, x, y) in &tiles {
         let Some(region) = geometry.tile_rect(Level(level), x, y) else {
             anyhow::bail!("tile {level} {x} {y} is outside the image");
         };
         if reencode {
-            let pixels = render_raster(
+            let (pixels, _memory) = render_raster(
                 &pyramid,
                 Level(level),
                 region,
                 (region.width, region.height),
+                &budget,
             )?;
             bytes += jpeg::encode(&pixels.flatten([0, 0, 0]), quality)?.len();
             continue;
@@ -85,6 +87,7 @@ fn main() -> anyhow::Result<()> {
                 background: [0, 0, 0],
                 transform: Transform::NONE,
             },
+            &budget,
         )?;
         bytes += out.bytes.len();
         passthrough += usize::from(out.passthrough);

@@ -17,6 +17,7 @@ use crate::cache::CacheMode;
 use crate::imgserv::mirrors::MirrorConfig;
 use crate::imgserv::{ImgServConfig, DEFAULT_RASTER};
 use crate::limits::Limits;
+use crate::memory::MemoryBudget;
 use crate::pyramid::build::{BaseStorage, BuildOptions};
 
 /// A size in bytes, written as a number of bytes or with a K, M, G or T suffix (powers of
@@ -99,7 +100,8 @@ pub struct SettingsLayer {
     /// Most tiles the memory cache holds (default: 10000).
     #[arg(long, env = "CACHE_MEMORY_TILES")]
     pub cache_memory_tiles: Option<u64>,
-    /// Most bytes the memory cache holds (default: 256M).
+    /// Most bytes the memory cache holds, at most half of MEMORY_LIMIT (default: a quarter of
+    /// MEMORY_LIMIT, 256M at most).
     #[arg(long, env = "CACHE_MEMORY_BYTES")]
     pub cache_memory_bytes: Option<ByteSize>,
     /// Folder of the file cache (default: DATA_DIR/.gigatile/tiles).
@@ -170,9 +172,15 @@ pub struct SettingsLayer {
     /// Longest side a source may have, in pixels (default: 1048576).
     #[arg(long, env = "MAX_SOURCE_DIMENSION")]
     pub max_source_dimension: Option<u32>,
-    /// Most memory a source that cannot be streamed may take decoded (default: 1G).
+    /// Most memory a source that cannot be streamed may take decoded (default: half of
+    /// MEMORY_LIMIT).
     #[arg(long, env = "MAX_DECODE_BYTES")]
     pub max_decode_bytes: Option<ByteSize>,
+    /// The memory budget every large allocation draws from: the memory tile cache, whole
+    /// decodes, pyramid builds, renders; work that does not fit waits, then gets 503
+    /// (default: 1G).
+    #[arg(long, env = "MEMORY_LIMIT")]
+    pub memory_limit: Option<ByteSize>,
     /// JPEG quality of rendered and built tiles, 1-100 (default: 85).
     #[arg(long, env = "JPEG_QUALITY")]
     pub jpeg_quality: Option<u8>,
@@ -237,6 +245,11 @@ impl SettingsLayer {
     }
 }
 
+/// Default `MEMORY_LIMIT`: the server fits a 1 GiB container.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
+/// The smallest `MEMORY_LIMIT` accepted.
+pub const MIN_MEMORY_LIMIT: u64 = 64 << 20;
+
 /// The largest Deep Zoom overlap: half a tile.
 pub const MAX_DZI_OVERLAP: u32 = 128;
 
@@ -249,6 +262,8 @@ pub struct Settings {
     pub cache: CacheMode,
     pub cache_memory_tiles: u64,
     pub cache_memory_bytes: u64,
+    /// `MEMORY_LIMIT`; its budget is `limits.budget`.
+    pub memory_limit: u64,
     pub cache_file_dir: PathBuf,
     pub cache_file_max_bytes: u64,
     pub warmup_levels: u32,
@@ -289,6 +304,23 @@ impl Settings {
         let jpeg_quality = quality(layer.jpeg_quality.unwrap_or(85), "JPEG_QUALITY")?;
         let render_threads = layer.render_threads.unwrap_or(cores).max(1);
         let defaults = Limits::default();
+        let memory_limit = layer.memory_limit.map_or(DEFAULT_MEMORY_LIMIT, |b| b.0);
+        if memory_limit < MIN_MEMORY_LIMIT {
+            return Err(format!(
+                "MEMORY_LIMIT must be at least {} MiB",
+                MIN_MEMORY_LIMIT >> 20
+            ));
+        }
+        let cache_memory_bytes = layer
+            .cache_memory_bytes
+            .map_or((memory_limit / 4).min(256 << 20), |b| b.0);
+        if cache_memory_bytes > memory_limit / 2 {
+            return Err(format!(
+                "CACHE_MEMORY_BYTES ({} MiB) must be at most half of MEMORY_LIMIT ({} MiB)",
+                cache_memory_bytes >> 20,
+                memory_limit >> 20
+            ));
+        }
         let webp_quality = quality(layer.webp_quality.unwrap_or(80), "WEBP_QUALITY")?;
         let imgserv = ImgServConfig {
             cache_dir: layer
@@ -314,7 +346,8 @@ impl Settings {
                 .parse()
                 .map_err(|_| "CACHE must be memory, file or disabled".to_string())?,
             cache_memory_tiles: layer.cache_memory_tiles.unwrap_or(10_000),
-            cache_memory_bytes: layer.cache_memory_bytes.map_or(256 << 20, |b| b.0),
+            cache_memory_bytes,
+            memory_limit,
             cache_file_dir: layer.cache_file_dir.unwrap_or_else(|| own.join("tiles")),
             cache_file_max_bytes: layer.cache_file_max_bytes.map_or(1 << 30, |b| b.0),
             warmup_levels: layer.warmup_levels.unwrap_or(3),
@@ -355,9 +388,8 @@ impl Settings {
             limits: Limits {
                 max_pixels: layer.max_source_pixels.unwrap_or(defaults.max_pixels),
                 max_dimension: layer.max_source_dimension.unwrap_or(defaults.max_dimension),
-                max_decode_bytes: layer
-                    .max_decode_bytes
-                    .map_or(defaults.max_decode_bytes, |b| b.0),
+                max_decode_bytes: layer.max_decode_bytes.map_or(memory_limit / 2, |b| b.0),
+                budget: MemoryBudget::new(memory_limit),
             },
             jpeg_quality,
             webp_quality,

@@ -32,6 +32,9 @@ pub enum Error {
     /// The work was cancelled (shutdown, deadline).
     #[error("cancelled")]
     Cancelled,
+    /// The work does not fit the memory budget now; it may later (retry).
+    #[error("busy: {0}")]
+    Busy(String),
     /// Reading or writing bytes failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),

@@ -27,6 +27,7 @@ pub mod geometry;
 pub mod http;
 pub mod imgserv;
 pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod pool;
 pub mod protocol;

@@ -1,13 +1,21 @@
-//! limits: how much a source may ask of the machine, checked from headers before decoding.
+//! limits: how much a source may ask of the machine, checked from headers before decoding, and
+//! the memory budget its large buffers draw from.
+
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::memory::{MemoryBudget, Reservation};
+
+/// Longest a source's large buffer waits for the memory budget before the work is refused as
+/// busy (a build is then tried again later).
+pub const DECODE_MEMORY_WAIT: Duration = Duration::from_secs(10);
 
 /// Bounds on a source, checked before any pixel is decoded.
 ///
 /// The defaults accept a 60000×40000 image and refuse what would exhaust memory: a source that
 /// cannot be streamed (progressive JPEG, interlaced PNG, WebP) is decoded whole only when its
-/// decoded size fits `max_decode_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// decoded size fits `max_decode_bytes`, and its buffer is drawn from `budget` first.
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Most pixels (width × height) a source may have.
     pub max_pixels: u64,
@@ -15,6 +23,8 @@ pub struct Limits {
     pub max_dimension: u32,
     /// Most bytes a whole-image decode may allocate.
     pub max_decode_bytes: u64,
+    /// The budget whole decodes and chunk decodes draw from.
+    pub budget: MemoryBudget,
 }
 
 impl Default for Limits {
@@ -23,6 +33,7 @@ impl Default for Limits {
             max_pixels: 4_000_000_000,
             max_dimension: 1 << 20,
             max_decode_bytes: 1 << 30,
+            budget: MemoryBudget::unlimited(),
         }
     }
 }
@@ -65,6 +76,18 @@ impl Limits {
         }
         Ok(())
     }
+
+    /// [`Limits::check_whole_decode`], then draws the buffer from the memory budget (waiting up
+    /// to [`DECODE_MEMORY_WAIT`]); hold the reservation as long as the buffer.
+    pub fn reserve_whole_decode(&self, bytes: u64, why: &str) -> Result<Reservation> {
+        self.check_whole_decode(bytes, why)?;
+        self.reserve(bytes, &format!("{why}; decoding it whole"))
+    }
+
+    /// Draws a decode buffer of `bytes` for `what` from the memory budget.
+    pub fn reserve(&self, bytes: u64, what: &str) -> Result<Reservation> {
+        self.budget.reserve(bytes, DECODE_MEMORY_WAIT, what)
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +105,7 @@ mod tests {
             max_pixels: 100,
             max_dimension: 50,
             max_decode_bytes: 10,
+            budget: MemoryBudget::unlimited(),
         };
         assert!(matches!(
             limits.check_dimensions(51, 1),

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::cache::{CacheConfig, TileCache};
+use crate::cache::{CacheConfig, CacheMode, TileCache};
 use crate::catalog::{Catalog, CatalogConfig};
 use crate::codec::{EncodeOptions, OutputFormat};
 use crate::config::Settings;
 use crate::http::{self, AppState, Services};
 use crate::imgserv::service::FitService;
 use crate::imgserv::ImgServ;
+use crate::memory::Reservation;
 use crate::metrics::Metrics;
 use crate::pool::RenderPool;
 use crate::tiles::{TileService, TileSettings};
@@ -25,7 +26,7 @@ pub fn catalog_config(settings: &Settings) -> CatalogConfig {
         pyramid_dir: settings.pyramid_dir.clone(),
         pyramid_max_bytes: settings.pyramid_max_bytes,
         build: settings.build,
-        limits: settings.limits,
+        limits: settings.limits.clone(),
         max_concurrent_builds: settings.pyramid_builds,
         rescan_interval: std::time::Duration::from_secs(30),
         derived_dirs: vec![
@@ -43,6 +44,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> crate::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)?;
+    // The memory tier (also the file cache's front) holds its whole capacity from the budget,
+    // for the server's life.
+    let _cache_memory = match settings.cache {
+        CacheMode::Disabled => Reservation::none(),
+        CacheMode::Memory | CacheMode::File => settings.limits.budget.reserve_fixed(
+            settings.cache_memory_bytes,
+            "the memory tile cache (CACHE_MEMORY_BYTES)",
+        )?,
+    };
     let config = catalog_config(&settings);
     let catalog = tokio::task::spawn_blocking(move || Catalog::start(config))
         .await
@@ -64,6 +74,7 @@ pub async fn run(
         catalog.clone(),
         cache,
         pool.clone(),
+        settings.limits.budget.clone(),
         TileSettings {
             deadline: settings.render_deadline,
             wait: settings.tile_wait,

@@ -14,6 +14,7 @@ use crate::cache::inflight::Inflight;
 use crate::cache::{CachedTile, TileCache};
 use crate::catalog::{Catalog, ImageEntry, ImageStatus};
 use crate::geometry::Geometry;
+use crate::memory::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::pool::{PoolError, Priority, RenderPool};
 use crate::render::{render, TileRequest};
@@ -36,6 +37,9 @@ pub enum TileError {
     /// Too many renders are waiting.
     #[error("the server is busy")]
     Overloaded,
+    /// The work asked for could never fit a limit (the memory budget, the output size).
+    #[error("{0}")]
+    TooLarge(String),
     /// The image cannot be read (its reason is safe to show).
     #[error("{0}")]
     ImageFailed(String),
@@ -56,11 +60,16 @@ impl TileError {
         }
     }
 
-    /// A render that failed (counted).
+    /// A render that failed (counted: as overloaded when the memory budget was in use).
     pub fn from_render(e: crate::Error, metrics: &Metrics) -> TileError {
+        if let crate::Error::Busy(_) = e {
+            Metrics::inc(&metrics.overloaded);
+            return TileError::Overloaded;
+        }
         Metrics::inc(&metrics.render_errors);
         match e {
             crate::Error::OutOfRange(m) => TileError::OutOfRange(m),
+            crate::Error::TooLarge(m) => TileError::TooLarge(m),
             other => TileError::Render(other.to_string()),
         }
     }
@@ -89,6 +98,7 @@ pub struct TileService {
     cache: TileCache,
     inflight: Arc<Inflight<Result<CachedTile, TileError>>>,
     pool: RenderPool,
+    budget: MemoryBudget,
     settings: TileSettings,
     metrics: Arc<Metrics>,
 }
@@ -99,6 +109,7 @@ impl TileService {
         catalog: Catalog,
         cache: TileCache,
         pool: RenderPool,
+        budget: MemoryBudget,
         settings: TileSettings,
         metrics: Arc<Metrics>,
     ) -> TileService {
@@ -107,6 +118,7 @@ impl TileService {
             cache,
             inflight: Arc::new(Inflight::default()),
             pool,
+            budget,
             settings,
             metrics,
         }
@@ -125,6 +137,11 @@ impl TileService {
     /// The render pool.
     pub fn pool(&self) -> &RenderPool {
         &self.pool
+    }
+
+    /// The memory budget renders draw from.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// Renders (or finds) the tile that `plan` describes for the image `id`. `plan` maps the
@@ -203,8 +220,9 @@ impl TileService {
         key: String,
     ) -> Result<CachedTile, TileError> {
         let cache = self.cache.clone();
+        let budget = self.budget.clone();
         let job = move || {
-            let rendered = render(&pyramid, &request)?;
+            let rendered = render(&pyramid, &request, &budget)?;
             let tile = CachedTile::new(Bytes::from(rendered.bytes), rendered.format.media_type());
             cache.insert(&key, tile.clone());
             Ok::<_, crate::Error>((tile, rendered.passthrough))

@@ -114,7 +114,13 @@ fn fitted_files_carry_the_source_mtime_and_follow_its_format() {
         (200, 150, OutputFormat::Jpeg)
     );
     let location = serv
-        .ensure(&source, &fitted, || serv.render(&pyramid, &fitted))
+        .ensure(&source, &fitted, || {
+            serv.render(
+                &pyramid,
+                &fitted,
+                &gigatile::memory::MemoryBudget::unlimited(),
+            )
+        })
         .unwrap();
     assert_eq!(location, Location::Local(fitted.name.clone()));
     let path = serv.cache_dir().join(&fitted.name);
@@ -132,8 +138,14 @@ fn fitted_files_carry_the_source_mtime_and_follow_its_format() {
     let source = source_facts(&entry, &pyramid);
     let fitted = fit_box(&serv, &source, "b.png", (100, 100));
     assert_eq!(fitted.format, OutputFormat::Png);
-    serv.ensure(&source, &fitted, || serv.render(&pyramid, &fitted))
-        .unwrap();
+    serv.ensure(&source, &fitted, || {
+        serv.render(
+            &pyramid,
+            &fitted,
+            &gigatile::memory::MemoryBudget::unlimited(),
+        )
+    })
+    .unwrap();
     let bytes = std::fs::read(serv.cache_dir().join(&fitted.name)).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
     catalog.shutdown();

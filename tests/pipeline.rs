@@ -73,7 +73,11 @@ fn render_level(p: &Pyramid, level: Level) -> Raster {
                 background: [0, 0, 0],
                 transform: Transform::NONE,
             };
-            let tile = common::decode_png(&render(p, &req).unwrap().bytes);
+            let tile = common::decode_png(
+                &render(p, &req, &gigatile::memory::MemoryBudget::unlimited())
+                    .unwrap()
+                    .bytes,
+            );
             assert_eq!((tile.width, tile.height), (region.width, region.height));
             let canvas = out.get_or_insert_with(|| {
                 Raster::filled(w, h, tile.layout, &vec![0; tile.layout.channels()])
@@ -200,7 +204,11 @@ fn tiled_pyramidal_tiff_is_served_as_it_is_and_striped_tiff_is_built() {
         background: [0, 0, 0],
         transform: Transform::NONE,
     };
-    assert!(render(&p, &req).unwrap().passthrough);
+    assert!(
+        render(&p, &req, &gigatile::memory::MemoryBudget::unlimited())
+            .unwrap()
+            .passthrough
+    );
     let (p, how) = pyramid(&s, &striped);
     assert_eq!(how, "built");
     check_levels(&p, &original, 30.0, "striped tiff");

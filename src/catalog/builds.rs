@@ -86,15 +86,24 @@ impl BuildQueue {
 pub(super) fn work(inner: &Inner) {
     while let Some(job) = inner.queue.pop() {
         if let Some(slot) = inner.start_build(&job) {
-            build(inner, &job, &slot);
+            let retry = build(inner, &job, &slot);
             inner.evict();
+            if retry {
+                // The memory budget was in use: let other work finish, then try again.
+                std::thread::sleep(BUSY_RETRY);
+                inner.queue.push(job);
+            }
         }
     }
 }
 
-fn build(inner: &Inner, job: &Job, slot: &BuildSlot) {
+/// How long a build refused by the memory budget waits before it is queued again.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs one build; true when it should be tried again later.
+fn build(inner: &Inner, job: &Job, slot: &BuildSlot) -> bool {
     let Some(path) = inner.find_path(&job.id) else {
-        return;
+        return false;
     };
     let stem = inner.store.stem(&job.id, job.version);
     if let Err(e) = super::evict::write_marker(inner.store.dir(), &stem, &job.id) {
@@ -112,7 +121,7 @@ fn build(inner: &Inner, job: &Job, slot: &BuildSlot) {
         )
     }))
     .unwrap_or_else(|_| Err(crate::Error::corrupt("the image could not be decoded")));
-    inner.finish_build(job, slot, result);
+    inner.finish_build(job, slot, result)
 }
 
 impl Inner {
@@ -149,13 +158,24 @@ impl Inner {
     }
 
     /// Applies a build's outcome if the build is still the one wanted; otherwise removes what
-    /// it left, unless the image still wants that version (purge queued it again).
-    pub(super) fn finish_build(&self, job: &Job, slot: &BuildSlot, result: Result<Pyramid>) {
+    /// it left, unless the image still wants that version (purge queued it again). True when
+    /// the memory budget refused the build, which is then queued again (by the caller).
+    pub(super) fn finish_build(
+        &self,
+        job: &Job,
+        slot: &BuildSlot,
+        result: Result<Pyramid>,
+    ) -> bool {
         let mut records = lock(&self.records);
         match records.get_mut(&job.id) {
             Some(record) if record.owns(slot) => {
                 record.build = None;
                 match result {
+                    Err(Error::Busy(reason)) => {
+                        tracing::info!(id = %job.id, %reason, "pyramid build put back");
+                        record.queued = true;
+                        return true;
+                    }
                     Ok(pyramid) => {
                         tracing::info!(id = %job.id, "pyramid built");
                         record.entry.status = ImageStatus::Ready;
@@ -183,5 +203,6 @@ impl Inner {
                 }
             }
         }
+        false
     }
 }

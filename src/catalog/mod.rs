@@ -269,7 +269,7 @@ impl Catalog {
         let workers = config.max_concurrent_builds.max(1);
         let mut options = config.build;
         options.threads = (options.threads / workers).max(1);
-        let store = PyramidStore::new(&config.pyramid_dir, options, config.limits);
+        let store = PyramidStore::new(&config.pyramid_dir, options, config.limits.clone());
         let (wake, wake_rx) = mpsc::channel();
         let inner = Arc::new(Inner {
             meta_dir: config.data_dir.join(".gigatile").join("meta"),

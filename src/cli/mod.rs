@@ -64,6 +64,8 @@ impl LimitArgs {
             max_pixels: self.max_source_pixels,
             max_dimension: self.max_source_dimension,
             max_decode_bytes: self.max_decode_bytes,
+            // A command does one job at a time; the server's MEMORY_LIMIT is for sharing.
+            budget: gigatile::memory::MemoryBudget::unlimited(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 
 /// Starts logging and the server, and serves until SIGINT or SIGTERM.
 pub fn serve(settings: Settings) -> anyhow::Result<()> {
+    gigatile::memory::tune_allocator();
     init_logging(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use gigatile::codec::{EncodeOptions, OutputFormat};
 use gigatile::geometry::Level;
+use gigatile::memory::MemoryBudget;
 use gigatile::pyramid::build::Progress;
 use gigatile::pyramid::levels::Pyramid;
 use gigatile::pyramid::store::{Prepared, PyramidStore};
@@ -85,7 +86,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<()> {
         background: [0, 0, 0],
         transform: Transform::NONE,
     };
-    let rendered = render(&pyramid, &request)?;
+    let rendered = render(&pyramid, &request, &MemoryBudget::unlimited())?;
     std::fs::write(&args.output, &rendered.bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     println!(

@@ -110,6 +110,11 @@ impl From<TileError> for ApiError {
                 "overloaded",
                 "the server is busy; try again shortly",
             ),
+            TileError::TooLarge(m) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("too large: {m}"),
+            ),
             TileError::ImageFailed(reason) => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "image_failed", reason)
             }
@@ -147,6 +152,11 @@ impl From<crate::Error> for ApiError {
             E::OutOfRange(m) => ApiError::new(StatusCode::NOT_FOUND, "out_of_range", m),
             E::NotFound => ApiError::not_found("no such image"),
             E::Cancelled => ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE),
+            E::Busy(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server is busy; try again shortly",
+            ),
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)

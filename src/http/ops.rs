@@ -118,6 +118,31 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Renders running.",
         pool.running,
     );
+    let memory = state.settings.limits.budget.usage();
+    out.metric(
+        "gigatile_memory_limit_bytes",
+        "gauge",
+        "The memory budget (MEMORY_LIMIT).",
+        memory.limit,
+    );
+    out.metric(
+        "gigatile_memory_reserved_bytes",
+        "gauge",
+        "Bytes of the memory budget reserved now (caches, decodes, builds, renders).",
+        memory.used,
+    );
+    out.metric(
+        "gigatile_memory_reserved_peak_bytes",
+        "gauge",
+        "The most bytes of the memory budget reserved at once since start.",
+        memory.peak,
+    );
+    out.metric(
+        "gigatile_memory_refused_total",
+        "counter",
+        "Work refused by the memory budget (too large, or no room within its wait).",
+        memory.refused,
+    );
     let images = state.catalog.list();
     let count = |f: fn(&ImageStatus) -> bool| images.iter().filter(|e| f(&e.status)).count();
     out.metric(

@@ -28,6 +28,7 @@ use crate::catalog::ImageEntry;
 use crate::codec::{self, EncodeOptions, OutputFormat};
 use crate::error::Result;
 use crate::geometry::Level;
+use crate::memory::MemoryBudget;
 use crate::pyramid::levels::Pyramid;
 use crate::raster::Rect;
 use crate::render::render_raster;
@@ -151,10 +152,21 @@ impl ImgServ {
 
     /// Renders and encodes the whole picture at the fitted size (alpha flattened onto white for
     /// JPEG), for [`ImgServ::ensure`]. Blocking and CPU-bound.
-    pub fn render(&self, pyramid: &Pyramid, fitted: &Fitted) -> Result<Vec<u8>> {
+    pub fn render(
+        &self,
+        pyramid: &Pyramid,
+        fitted: &Fitted,
+        budget: &MemoryBudget,
+    ) -> Result<Vec<u8>> {
         let geometry = pyramid.geometry();
         let whole = Rect::new(0, 0, geometry.width, geometry.height);
-        let mut raster = render_raster(pyramid, Level(0), whole, (fitted.width, fitted.height))?;
+        let (mut raster, _memory) = render_raster(
+            pyramid,
+            Level(0),
+            whole,
+            (fitted.width, fitted.height),
+            budget,
+        )?;
         if !fitted.format.supports_alpha() && raster.layout.has_alpha() {
             raster = raster.flatten([255, 255, 255]);
         }
@@ -191,6 +203,8 @@ impl ImgServ {
         mut done: impl FnMut(&Fitted),
     ) -> Result<Vec<String>> {
         let mut names = Vec::new();
+        // Precaching is a command of its own, one render at a time: nothing to share memory with.
+        let budget = MemoryBudget::unlimited();
         for (entry, pyramid) in sources {
             let source = source_facts(entry, pyramid);
             for &box_size in sizes {
@@ -200,7 +214,7 @@ impl ImgServ {
                     format: None,
                 };
                 let fitted = self.fit(&source, &query);
-                let render = || self.render(pyramid, &fitted);
+                let render = || self.render(pyramid, &fitted, &budget);
                 match out {
                     None => self.store.ensure(&source, &fitted, render)?,
                     Some(dir) => write_missing(&dir.join(&fitted.name), &source, render)?,

@@ -81,10 +81,11 @@ impl FitService {
             .run(key, move || async move {
                 let imgserv = Arc::clone(&service.imgserv);
                 let metrics = Arc::clone(&service.metrics);
+                let budget = service.tiles.budget().clone();
                 let job = move || {
                     imgserv.ensure(&source, &fitted, || {
                         Metrics::inc(&metrics.imgserv_renders);
-                        imgserv.render(&pyramid, &fitted)
+                        imgserv.render(&pyramid, &fitted, &budget)
                     })
                 };
                 service

@@ -120,6 +120,14 @@ pub struct BuildReport {
     pub bytes: u64,
 }
 
+/// Bytes a build of an image `width` pixels wide holds at most: per level, the band being
+/// filled and the one being encoded (levels halve, so all levels together are about twice
+/// level 0), plus the writer's buffer and tile table.
+pub fn memory_needed(width: u32, layout: PixelLayout) -> u64 {
+    let level0_band = u64::from(TILE_SIZE) * u64::from(width) * layout.channels() as u64;
+    2 * 2 * level0_band + (4 << 20)
+}
+
 /// Builds the pyramid of `rows` into a BigTIFF at `out`, atomically: `out` exists only once the
 /// whole file is written and synced. Checks `cancel` between reads ([`Error::Cancelled`]).
 pub fn build_pyramid(

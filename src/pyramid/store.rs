@@ -17,10 +17,12 @@ use crate::atomic::remove_stale_temps;
 use crate::error::Result;
 use crate::geometry::Geometry;
 use crate::limits::Limits;
-use crate::pyramid::build::{build_pyramid, BaseStorage, BuildOptions, Progress};
+use crate::memory::Reservation;
+use crate::pyramid::build::{build_pyramid, memory_needed, BaseStorage, BuildOptions, Progress};
 use crate::pyramid::from_tiff::{is_usable, tiff_levels, tiff_pyramid};
 use crate::pyramid::levels::Pyramid;
 use crate::source::tiff::TiffFile;
+use crate::source::RowReader;
 use crate::source::Source;
 use crate::storage::LocalFile;
 
@@ -190,6 +192,7 @@ impl PyramidStore {
         if geometry.width.max(geometry.height) > PREVIEW_MIN_SIDE {
             if let Some(reduced) = source.reduced_rows(PREVIEW_FACTOR) {
                 let (_, rows) = reduced?;
+                let _memory = self.reserve_build(rows.as_ref())?;
                 build_pyramid(rows, &preview_path, &self.options, &Progress::new(), cancel)?;
                 if let Some(preview) = self.open_built(&preview_path, geometry)? {
                     on_preview(preview);
@@ -197,10 +200,23 @@ impl PyramidStore {
             }
         }
         let final_path = self.final_path(id, version);
-        build_pyramid(source.rows()?, &final_path, &self.options, progress, cancel)?;
+        let rows = source.rows()?;
+        let memory = self.reserve_build(rows.as_ref())?;
+        build_pyramid(rows, &final_path, &self.options, progress, cancel)?;
+        drop(memory);
         let _ = std::fs::remove_file(&preview_path);
         self.open_built(&final_path, geometry)?
             .ok_or_else(|| crate::error::Error::corrupt("the built pyramid could not be read back"))
+    }
+}
+
+impl PyramidStore {
+    /// Draws a build's buffers from the memory budget.
+    fn reserve_build(&self, rows: &dyn RowReader) -> Result<Reservation> {
+        self.limits.reserve(
+            memory_needed(rows.width(), rows.layout()),
+            "a pyramid build",
+        )
     }
 }
 

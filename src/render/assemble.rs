@@ -1,7 +1,6 @@
 //! render::assemble: the pixels of a rectangle of one stored image, from only the tiles it
-//! touches (read in parallel when there are several).
-
-use rayon::prelude::*;
+//! touches, read one at a time on the calling (render) thread and pasted at once, so a render
+//! holds its output and one tile, never every tile it touches.
 
 use crate::error::Result;
 use crate::pyramid::levels::StoredLevel;
@@ -26,21 +25,14 @@ pub fn read_region(stored: &StoredLevel, rect: Rect) -> Result<Raster> {
             rect.height,
         )));
     }
-    let tiles: Vec<(Rect, Raster)> = coords
-        .par_iter()
-        .map(|&(col, row)| {
-            Ok((
-                stored.tile_rect(col, row),
-                stored.image.read_tile(col, row)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
     let layout = stored.image.layout();
     let mut out = Raster::filled(rect.width, rect.height, layout, &vec![0; layout.channels()]);
-    for (tile_rect, tile) in tiles {
+    for (col, row) in coords {
+        let tile_rect = stored.tile_rect(col, row);
         let Some(part) = tile_rect.intersect(&rect) else {
             continue;
         };
+        let tile = stored.image.read_tile(col, row)?;
         let piece = tile.crop(Rect::new(
             part.x - tile_rect.x,
             part.y - tile_rect.y,

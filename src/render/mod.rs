@@ -21,7 +21,10 @@ pub mod transform;
 
 use crate::codec::{self, EncodeOptions, OutputFormat};
 use crate::error::{Error, Result};
+use std::time::Duration;
+
 use crate::geometry::Level;
+use crate::memory::{MemoryBudget, Reservation};
 use crate::pyramid::levels::Pyramid;
 use crate::raster::{PixelLayout, Raster, Rect};
 
@@ -61,8 +64,8 @@ pub struct Rendered {
     pub passthrough: bool,
 }
 
-/// Renders a request from a pyramid.
-pub fn render(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
+/// Renders a request from a pyramid, its buffers drawn from `budget`.
+pub fn render(pyramid: &Pyramid, req: &TileRequest, budget: &MemoryBudget) -> Result<Rendered> {
     validate(pyramid, req)?;
     if let Some(bytes) = passthrough(pyramid, req)? {
         return Ok(Rendered {
@@ -71,7 +74,7 @@ pub fn render(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
             passthrough: true,
         });
     }
-    let raster = render_raster(pyramid, req.level, req.region, req.out_size)?;
+    let (raster, _memory) = render_raster(pyramid, req.level, req.region, req.out_size, budget)?;
     let fill = (!req.encode.format.supports_alpha()).then_some(req.background);
     let composed = transform::apply(compose(raster, req), &req.transform, fill);
     Ok(Rendered {
@@ -81,14 +84,26 @@ pub fn render(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
     })
 }
 
+/// Longest a render waits for the memory budget before it is refused as busy.
+pub const RENDER_MEMORY_WAIT: Duration = Duration::from_secs(2);
+
+/// Bytes a render holds beyond the assembled region: the resized output and one copy made from
+/// it (compose or transform), and the encoded bytes (at most about a byte a pixel).
+fn output_bytes(out_size: (u32, u32), channels: u64) -> u64 {
+    (2 * channels + 1) * u64::from(out_size.0) * u64::from(out_size.1)
+}
+
 /// Renders the pixels of `region` (in pixels of `level`) scaled to `out_size`, in the
 /// pyramid's layout: steps 2 to 4, for callers that encode or transform pixels themselves.
+/// The reservation drawn from `budget` covers the rest of the work (compose, transform,
+/// encode): drop it once the output is encoded.
 pub fn render_raster(
     pyramid: &Pyramid,
     level: Level,
     region: Rect,
     out_size: (u32, u32),
-) -> Result<Raster> {
+    budget: &MemoryBudget,
+) -> Result<(Raster, Reservation)> {
     let geometry = pyramid.geometry();
     let (level_w, level_h) = geometry.level_size(level);
     // Full-resolution pixels per pixel of the requested level.
@@ -116,6 +131,13 @@ pub fn render_raster(
         ((x1.ceil() as u32).max(x0.floor() as u32 + 1) - x0.floor() as u32).min(stored_w),
         ((y1.ceil() as u32).max(y0.floor() as u32 + 1) - y0.floor() as u32).min(stored_h),
     );
+    let channels = stored.image.layout().channels() as u64;
+    let assembled = u64::from(read.width) * u64::from(read.height) * channels;
+    let memory = budget.reserve(
+        assembled + output_bytes(out_size, channels),
+        RENDER_MEMORY_WAIT,
+        "a render",
+    )?;
     let pixels = assemble::read_region(stored, read)?;
     let crop = resize::Crop {
         left: x0 - f64::from(read.x),
@@ -123,7 +145,7 @@ pub fn render_raster(
         width: (x1 - x0).max(f64::MIN_POSITIVE),
         height: (y1 - y0).max(f64::MIN_POSITIVE),
     };
-    resize::resize(pixels, crop, out_size)
+    Ok((resize::resize(pixels, crop, out_size)?, memory))
 }
 
 fn validate(pyramid: &Pyramid, req: &TileRequest) -> Result<()> {

@@ -16,6 +16,7 @@ pub(crate) fn drain(mut rows: Box<dyn RowReader>) -> Result<()> {
 /// The tight limits every `fuzz_one` opens with: 4096 px a side, 64 MiB decoded whole.
 pub(crate) fn fuzz_limits() -> Limits {
     Limits {
+        budget: crate::memory::MemoryBudget::unlimited(),
         max_pixels: 4096 * 4096,
         max_dimension: 4096,
         max_decode_bytes: 64 << 20,

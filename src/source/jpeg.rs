@@ -28,6 +28,7 @@ use crate::codec::jpeg::guarded;
 use crate::color::{cmyk_to_rgb_naive, describe_profile, ColorTransform, InputModel};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::memory::Reservation;
 use crate::raster::{PixelLayout, Raster};
 use crate::source::exif::{parse_orientation, Orientation};
 use crate::source::fuzzing::{drain, fuzz_limits};
@@ -96,7 +97,7 @@ impl JpegSource {
         }
         Ok(JpegSource {
             bytes,
-            limits: *limits,
+            limits: limits.clone(),
             header,
             frame,
         })
@@ -152,17 +153,29 @@ impl JpegSource {
         // The stored raster and its turned copy are both alive while turning.
         let bytes =
             2 * u64::from(rows.width) * u64::from(rows.height) * rows.layout.channels() as u64;
-        self.limits.check_whole_decode(
+        let memory = self.limits.reserve_whole_decode(
             bytes,
             "an EXIF-rotated JPEG must be decoded whole to rotate it",
         )?;
         let stored = read_whole(rows)?;
-        Ok(Box::new(RasterRows::new(orientation.apply(stored))))
+        Ok(Box::new(RasterRows::reserved(
+            orientation.apply(stored),
+            memory,
+        )))
     }
 
     /// Starts libjpeg on the stored (not yet turned) image at 1/`factor` size.
     fn stream(&self, factor: u32) -> Result<JpegRows> {
         let (out_space, layout) = self.header.output()?;
+        // libjpeg allocates a buffered (progressive) file's coefficients as it starts.
+        let coefficients = if self.frame.buffered {
+            self.limits.reserve_whole_decode(
+                self.header.coefficient_bytes,
+                "a progressive JPEG cannot be streamed",
+            )?
+        } else {
+            Reservation::none()
+        };
         let convert = self.header.converter(layout);
         let bytes = self.bytes.clone();
         let started = guarded("JPEG decode", move || {
@@ -179,6 +192,7 @@ impl JpegSource {
             decoder: Some(Decoder(started)),
             convert,
             cmyk: Vec::new(),
+            _coefficients: coefficients,
         })
     }
 }
@@ -396,6 +410,9 @@ struct JpegRows {
     convert: Convert,
     /// Decoded CMYK samples of one band, before conversion.
     cmyk: Vec<u8>,
+    /// A buffered file's coefficients in the memory budget; declared after the decoder, so
+    /// given back only once libjpeg has freed them.
+    _coefficients: Reservation,
 }
 
 impl RowReader for JpegRows {

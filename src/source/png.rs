@@ -49,7 +49,7 @@ impl PngSource {
         let (colour, depth) = reader.output_color_type();
         let source = PngSource {
             bytes,
-            limits: *limits,
+            limits: limits.clone(),
             width,
             height,
             layout: layout_of(colour)?,
@@ -105,8 +105,13 @@ impl PngSource {
         if !self.interlaced {
             return Ok(Box::new(rows));
         }
+        let depth = rows.reader.output_color_type().1;
+        let memory = self.limits.reserve_whole_decode(
+            self.whole_decode_bytes(depth),
+            "an interlaced PNG cannot be streamed",
+        )?;
         let raster = rows.read_frame()?;
-        Ok(Box::new(RasterRows::new(raster)))
+        Ok(Box::new(RasterRows::reserved(raster, memory)))
     }
 
     fn stride(&self) -> usize {

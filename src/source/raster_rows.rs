@@ -2,6 +2,7 @@
 //! must be decoded whole (rotated JPEGs, interlaced PNGs, WebP), and of tests.
 
 use crate::error::Result;
+use crate::memory::Reservation;
 use crate::raster::{PixelLayout, Raster};
 use crate::source::RowReader;
 
@@ -10,14 +11,22 @@ use crate::source::RowReader;
 pub struct RasterRows {
     raster: Raster,
     next_row: u32,
+    /// The raster's bytes in the memory budget, given back with the reader.
+    _memory: Reservation,
 }
 
 impl RasterRows {
     /// A reader that yields `raster`'s rows top to bottom.
     pub fn new(raster: Raster) -> RasterRows {
+        RasterRows::reserved(raster, Reservation::none())
+    }
+
+    /// A reader of `raster` that holds `memory`, the raster's share of the budget.
+    pub fn reserved(raster: Raster, memory: Reservation) -> RasterRows {
         RasterRows {
             raster,
             next_row: 0,
+            _memory: memory,
         }
     }
 }

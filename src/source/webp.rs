@@ -29,6 +29,9 @@ pub struct WebpSource {
     layout: PixelLayout,
     compression: &'static str,
     icc: Option<Vec<u8>>,
+    limits: Limits,
+    /// Bytes a whole decode holds: the file and its pixels.
+    decode_bytes: u64,
 }
 
 /// What the chunks before the image data say.
@@ -66,6 +69,8 @@ impl WebpSource {
         let decoded = u64::from(width) * u64::from(height) * layout.channels() as u64;
         limits.check_whole_decode(decoded + bytes.len(), "WebP cannot be streamed")?;
         Ok(WebpSource {
+            limits: limits.clone(),
+            decode_bytes: decoded + bytes.len(),
             bytes,
             width,
             height,
@@ -93,6 +98,9 @@ impl WebpSource {
 
     /// Full-resolution rows, top to bottom, decoded whole first.
     pub fn rows(&self) -> Result<Box<dyn RowReader>> {
+        let memory = self
+            .limits
+            .reserve_whole_decode(self.decode_bytes, "WebP cannot be streamed")?;
         let data = self
             .bytes
             .read_range(0, self.bytes.len() as usize)
@@ -108,7 +116,7 @@ impl WebpSource {
         if let Some(profile) = profile {
             profile.apply(&mut raster.data);
         }
-        Ok(Box::new(RasterRows::new(raster)))
+        Ok(Box::new(RasterRows::reserved(raster, memory)))
     }
 }
 

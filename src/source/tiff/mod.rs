@@ -21,6 +21,7 @@ pub use image::{Chunking, Compression, ImageRole, TiffImage};
 use crate::color::describe_profile;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::memory::Reservation;
 use crate::raster::{Raster, Rect};
 use crate::source::fuzzing::{drain, fuzz_limits};
 use crate::source::{RowReader, SourceFormat, SourceInfo};
@@ -40,6 +41,7 @@ struct Inner {
     header: Header,
     images: Vec<TiffImage>,
     primary: usize,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for TiffFile {
@@ -97,6 +99,7 @@ impl TiffFile {
                 header,
                 images,
                 primary,
+                limits: limits.clone(),
             }),
         })
     }
@@ -224,6 +227,12 @@ impl TiffFile {
             let blank = vec![0; img.layout.channels()];
             return Ok(Raster::filled(at.valid.0, at.valid.1, img.layout, &blank));
         };
+        // The decoded chunk and its unpacked pixels are alive together.
+        let unpacked = u64::from(at.valid.0) * u64::from(at.valid.1) * img.layout.channels() as u64;
+        let _memory = self
+            .inner
+            .limits
+            .reserve(expected + unpacked, "a TIFF chunk decode")?;
         if img.compression == Compression::Jpeg {
             return decode_jpeg_chunk(&at, raw);
         }
@@ -282,6 +291,7 @@ impl TiffFile {
             band: None,
             band_pos: 0,
             next_chunk_row: 0,
+            band_memory: Reservation::none(),
         }))
     }
 }
@@ -361,6 +371,8 @@ struct TiffRows {
     file: TiffFile,
     image: usize,
     band: Option<Raster>,
+    /// The band's bytes in the memory budget.
+    band_memory: Reservation,
     /// Rows of the band already handed out.
     band_pos: u32,
     next_chunk_row: u32,
@@ -416,6 +428,13 @@ impl RowReader for TiffRows {
                 if self.next_chunk_row >= chunk_rows {
                     break;
                 }
+                self.band = None;
+                self.band_memory = Reservation::none();
+                let img = self.image();
+                let band_bytes = u64::from(img.width)
+                    * u64::from(img.chunk_size().1)
+                    * img.layout.channels() as u64;
+                self.band_memory = self.file.inner.limits.reserve(band_bytes, "a TIFF band")?;
                 self.band = Some(self.load_band()?);
                 self.band_pos = 0;
                 self.next_chunk_row += 1;
