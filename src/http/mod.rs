@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod base_url;
+mod cors;
 mod deepzoom;
 mod error;
 mod iiif;
@@ -109,7 +110,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::cors,
+            cors::cors,
         ))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::request_limits))
