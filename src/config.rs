@@ -18,6 +18,7 @@ use crate::imgserv::mirrors::MirrorConfig;
 use crate::imgserv::{ImgServConfig, DEFAULT_RASTER};
 use crate::limits::Limits;
 use crate::pyramid::build::{BaseStorage, BuildOptions};
+use crate::rate_limit::RateLimit;
 
 /// A size in bytes, written as a number of bytes or with a K, M, G or T suffix (powers of
 /// 1024): `1048576`, `512M`, `2GiB`.
@@ -135,9 +136,18 @@ pub struct SettingsLayer {
     /// Base URL used in emitted links, e.g. `https://example.org/tiles` (default: from the request).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
-    /// Trust X-Forwarded-Proto/Host from a reverse proxy for emitted links (default: false).
+    /// Trust a reverse proxy's X-Forwarded-Proto/Host (emitted links) and X-Forwarded-For
+    /// (the client's address, for rate limits and loopback-only uploads) (default: false).
     #[arg(long, env = "TRUST_PROXY")]
     pub trust_proxy: Option<bool>,
+    /// Requests per second each client address may make, fractions allowed; beyond, 429 with
+    /// Retry-After; 0 = no limit (default: 0).
+    #[arg(long, env = "RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may make at once before RATE_LIMIT paces it (default: RATE_LIMIT
+    /// rounded up, at least 1).
+    #[arg(long, env = "RATE_BURST")]
+    pub rate_burst: Option<u32>,
     /// Folder of built pyramids (default: DATA_DIR/.gigatile/pyramids).
     #[arg(long, env = "PYRAMID_DIR")]
     pub pyramid_dir: Option<PathBuf>,
@@ -356,6 +366,8 @@ pub struct Settings {
     pub allowed_origins: AllowedOrigins,
     pub public_base_url: Option<String>,
     pub trust_proxy: bool,
+    /// Per-client request rate (`RATE_LIMIT`, `RATE_BURST`); `None` when off.
+    pub rate_limit: Option<RateLimit>,
     pub pyramid_dir: PathBuf,
     pub pyramid_max_bytes: u64,
     pub pyramid_builds: usize,
@@ -428,6 +440,11 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .map(|u| u.trim_end_matches('/').to_string()),
             trust_proxy: layer.trust_proxy.unwrap_or(false),
+            rate_limit: layer
+                .rate_limit
+                .filter(|&per_second| per_second != 0.0)
+                .map(|per_second| RateLimit::new(per_second, layer.rate_burst))
+                .transpose()?,
             pyramid_dir: layer.pyramid_dir.unwrap_or_else(|| own.join("pyramids")),
             pyramid_max_bytes: layer.pyramid_max_bytes.map_or(0, |b| b.0),
             pyramid_builds: layer.pyramid_builds.unwrap_or(1).max(1),
@@ -619,5 +636,29 @@ mod tests {
             ..SettingsLayer::default()
         };
         assert!(Settings::resolve(layer).is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_off_by_default_and_burst_follows_the_rate() {
+        let resolve = |rate: Option<f64>, burst: Option<u32>| {
+            Settings::resolve(SettingsLayer {
+                rate_limit: rate,
+                rate_burst: burst,
+                ..SettingsLayer::default()
+            })
+        };
+        assert!(resolve(None, None).unwrap().rate_limit.is_none());
+        assert!(resolve(Some(0.0), Some(9)).unwrap().rate_limit.is_none());
+        let limit = resolve(Some(2.5), None).unwrap().rate_limit.unwrap();
+        assert_eq!((limit.per_second, limit.burst.get()), (2.5, 3));
+        let limit = resolve(Some(0.2), None).unwrap().rate_limit.unwrap();
+        assert_eq!(limit.burst.get(), 1);
+        let limit = resolve(Some(5.0), Some(20)).unwrap().rate_limit.unwrap();
+        assert_eq!(limit.burst.get(), 20);
+        let file: SettingsLayer = toml::from_str("rate_limit = 5\nrate_burst = 7").unwrap();
+        assert_eq!(file.rate_limit, Some(5.0));
+        for (rate, burst) in [(-1.0, None), (f64::NAN, None), (1e12, None), (1.0, Some(0))] {
+            assert!(resolve(Some(rate), burst).is_err(), "{rate} {burst:?}");
+        }
     }
 }

@@ -1,17 +1,19 @@
 //! http::middleware: what wraps every request: a request id (in the response and every log
 //! line), limits on URI and header size answered in JSON, JSON bodies for errors the framework
-//! produces (405, 413, ...). CORS is `http::cors`.
+//! produces (405, 413, ...), and per-client rate limits (CORS is `http::cors`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::ApiError;
+use super::client::client_ip;
+use super::{ApiError, AppState, Peer};
+use crate::metrics::Metrics;
 
 /// Longest URI accepted (414 beyond; hyper's own, larger limit stays as a last resort).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -91,4 +93,30 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         }
     }
     fresh
+}
+
+/// Paths never rate limited: the probes of orchestrators and the metrics scraper, which
+/// must see the server as it is exactly when clients are being limited.
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// With `RATE_LIMIT` set, answers 429 with `Retry-After` when the client's bucket is empty.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limiter) = &state.rate_limiter else {
+        return next.run(req).await;
+    };
+    if UNLIMITED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req.extensions().get::<Peer>().copied();
+    let Some(client) = client_ip(&state.settings, req.headers(), peer) else {
+        return next.run(req).await;
+    };
+    match limiter.check(client) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            Metrics::inc(&state.metrics.rate_limited);
+            tracing::debug!(%client, ?wait, "rate limited");
+            ApiError::rate_limited(wait).into_response()
+        }
+    }
 }
