@@ -267,6 +267,20 @@ impl FromStr for AllowedOrigins {
 
     /// `*`, or a comma-separated list of `scheme://host[:port]` (spaces around each are
     /// trimmed, empty items skipped); empty or blank means unset.
+    ///
+    /// ```
+    /// use gigatile::config::AllowedOrigins;
+    ///
+    /// assert_eq!("*".parse(), Ok(AllowedOrigins::Any));
+    /// assert_eq!(
+    ///     "https://A.example:443, http://localhost:3000".parse(),
+    ///     Ok(AllowedOrigins::List(vec![
+    ///         "https://a.example".to_string(),
+    ///         "http://localhost:3000".to_string(),
+    ///     ]))
+    /// );
+    /// assert!("https://a.example/app".parse::<AllowedOrigins>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let items: Vec<&str> = s
             .split(',')

@@ -91,9 +91,28 @@ fn the_probes_and_metrics_are_never_limited() {
     }
     assert_eq!(server.metric("gigatile_rate_limited_total"), 1.0);
     assert_eq!(server.metric("gigatile_rate_limit_clients"), 1.0);
-    // Every other route is limited, unknown ones included.
-    assert_limited(&server.get("/iiif/3/none.tif/info.json"));
+    // Every other route is limited, unknown ones included; a 429 carries CORS headers, so a
+    // page on another origin can read it, and preflights are answered without a token.
+    let r = server.request(
+        "GET",
+        "/iiif/3/none.tif/info.json",
+        &[("Origin", "https://a.example")],
+        b"",
+    );
+    assert_limited(&r);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_limited(&server.get("/nowhere"));
+    let preflight = server.request(
+        "OPTIONS",
+        "/iiif/3/none.tif/info.json",
+        &[
+            ("Origin", "https://a.example"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+        b"",
+    );
+    assert_eq!(preflight.status, 204);
+    assert_eq!(server.metric("gigatile_rate_limited_total"), 3.0);
 }
 
 #[test]
