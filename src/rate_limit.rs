@@ -20,7 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 /// How often buckets that have refilled are dropped (at most; only while requests arrive).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// The fastest rate accepted, per second (beyond, a token would be due in under a nanosecond).
+/// The fastest rate accepted, per second: a token a microsecond (a limit beyond is none).
 const MAX_PER_SECOND: f64 = 1e6;
 
 /// A per-client rate: tokens a second (fractions allowed) and the bucket's size.
@@ -46,9 +46,12 @@ impl RateLimit {
         Ok(RateLimit { per_second, burst })
     }
 
+    /// The quota: a token every 1/`per_second` seconds, `burst` at most (a rate that
+    /// [`RateLimit::new`] would refuse limits nothing).
     fn quota(&self) -> Quota {
-        let period = Duration::from_secs_f64(1.0 / self.per_second);
-        Quota::with_period(period)
+        Duration::try_from_secs_f64(1.0 / self.per_second)
+            .ok()
+            .and_then(Quota::with_period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
             .allow_burst(self.burst)
     }

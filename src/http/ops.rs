@@ -95,7 +95,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         out.metric(
             "gigatile_rate_limit_clients",
             "gauge",
-            "Clients whose rate-limit bucket is not full.",
+            "Rate-limit buckets held (clients seen in the last seconds).",
             limiter.clients(),
         );
     }
