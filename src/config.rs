@@ -19,6 +19,7 @@ use crate::imgserv::{ImgServConfig, DEFAULT_RASTER};
 use crate::limits::Limits;
 use crate::memory::MemoryBudget;
 use crate::pyramid::build::{BaseStorage, BuildOptions};
+use crate::rate_limit::RateLimit;
 
 /// A size in bytes, written as a number of bytes or with a K, M, G or T suffix (powers of
 /// 1024): `1048576`, `512M`, `2GiB`.
@@ -129,15 +130,26 @@ pub struct SettingsLayer {
     /// Largest upload accepted; larger ones get 413 (default: 1G).
     #[arg(long, env = "MAX_UPLOAD_SIZE")]
     pub max_upload_size: Option<ByteSize>,
-    /// Origin allowed by CORS; image routes allow any origin when unset (default: unset).
+    /// Origins allowed by CORS: `*` (every route, any origin, no credentials) or a
+    /// comma-separated list of exact origins (`scheme://host[:port]`, every route); when unset,
+    /// image routes allow any origin and the API only its own (default: unset).
     #[arg(long, env = "ALLOWED_ORIGIN")]
     pub allowed_origin: Option<String>,
     /// Base URL used in emitted links, e.g. `https://example.org/tiles` (default: from the request).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
-    /// Trust X-Forwarded-Proto/Host from a reverse proxy for emitted links (default: false).
+    /// Trust a reverse proxy's X-Forwarded-Proto/Host (emitted links) and X-Forwarded-For
+    /// (the client's address, for rate limits and loopback-only uploads) (default: false).
     #[arg(long, env = "TRUST_PROXY")]
     pub trust_proxy: Option<bool>,
+    /// Requests per second each client address may make, fractions allowed; beyond, 429 with
+    /// Retry-After; 0 = no limit (default: 0).
+    #[arg(long, env = "RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may make at once before RATE_LIMIT paces it (default: RATE_LIMIT
+    /// rounded up, at least 1).
+    #[arg(long, env = "RATE_BURST")]
+    pub rate_burst: Option<u32>,
     /// Folder of built pyramids (default: DATA_DIR/.gigatile/pyramids).
     #[arg(long, env = "PYRAMID_DIR")]
     pub pyramid_dir: Option<PathBuf>,
@@ -250,6 +262,113 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
 /// The smallest `MEMORY_LIMIT` accepted.
 pub const MIN_MEMORY_LIMIT: u64 = 64 << 20;
 
+/// Who may read responses from other origins (CORS), as `ALLOWED_ORIGIN` says; parsed once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// Unset: image routes answer any origin (`*`); the API and uploads their own origin only.
+    #[default]
+    ImageRoutesOnly,
+    /// `*`: every route answers any origin with `*` (never with credentials).
+    Any,
+    /// Exact origins, as browsers send them (lower case, without a default port): every route
+    /// answers a listed origin with itself.
+    List(Vec<String>),
+}
+
+impl FromStr for AllowedOrigins {
+    type Err = String;
+
+    /// `*`, or a comma-separated list of `scheme://host[:port]` (spaces around each are
+    /// trimmed, empty items skipped); empty or blank means unset.
+    ///
+    /// ```
+    /// use gigatile::config::AllowedOrigins;
+    ///
+    /// assert_eq!("*".parse(), Ok(AllowedOrigins::Any));
+    /// assert_eq!(
+    ///     "https://A.example:443, http://localhost:3000".parse(),
+    ///     Ok(AllowedOrigins::List(vec![
+    ///         "https://a.example".to_string(),
+    ///         "http://localhost:3000".to_string(),
+    ///     ]))
+    /// );
+    /// assert!("https://a.example/app".parse::<AllowedOrigins>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let items: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        match items.as_slice() {
+            [] => Ok(AllowedOrigins::ImageRoutesOnly),
+            ["*"] => Ok(AllowedOrigins::Any),
+            _ => items
+                .iter()
+                .map(|o| parse_origin(o))
+                .collect::<Result<_, _>>()
+                .map(AllowedOrigins::List),
+        }
+    }
+}
+
+/// An origin, `scheme://host[:port]` with nothing after, in the form browsers send it in
+/// `Origin`: scheme and host in lower case, the scheme's default port left out.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "ALLOWED_ORIGIN must be * or a comma-separated list of origins \
+             (scheme://host[:port], without a path); {s:?} is not one"
+        )
+    };
+    let (scheme, rest) = s.split_once("://").ok_or_else(bad)?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err(bad());
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (address, after) = v6.split_once(']').ok_or_else(bad)?;
+            address.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            let port = match after {
+                "" => None,
+                after => Some(after.strip_prefix(':').ok_or_else(bad)?),
+            };
+            (&rest[..address.len() + 2], port)
+        }
+        None => {
+            let (host, port) = match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            };
+            let host_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if !host_ok {
+                return Err(bad());
+            }
+            (host, port)
+        }
+    };
+    let port = match port {
+        Some(p) if (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().map_err(|_| bad())?)
+        }
+        Some(_) => return Err(bad()),
+        None => None,
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    Ok(match (scheme.as_str(), port) {
+        ("http", Some(80)) | ("https", Some(443)) | (_, None) => format!("{scheme}://{host}"),
+        (_, Some(port)) => format!("{scheme}://{host}:{port}"),
+    })
+}
+
 /// The largest Deep Zoom overlap: half a tile.
 pub const MAX_DZI_OVERLAP: u32 = 128;
 
@@ -272,9 +391,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub upload_token: Option<String>,
     pub max_upload_size: u64,
-    pub allowed_origin: Option<String>,
+    /// Who may read responses from other origins (`ALLOWED_ORIGIN`).
+    pub allowed_origins: AllowedOrigins,
     pub public_base_url: Option<String>,
     pub trust_proxy: bool,
+    /// Per-client request rate (`RATE_LIMIT`, `RATE_BURST`); `None` when off.
+    pub rate_limit: Option<RateLimit>,
     pub pyramid_dir: PathBuf,
     pub pyramid_max_bytes: u64,
     pub pyramid_builds: usize,
@@ -356,12 +478,20 @@ impl Settings {
             log_format: layer.log_format.unwrap_or(LogFormat::Pretty),
             upload_token: layer.upload_token.filter(|t| !t.is_empty()),
             max_upload_size: layer.max_upload_size.map_or(1 << 30, |b| b.0),
-            allowed_origin: layer.allowed_origin.filter(|o| !o.is_empty()),
+            allowed_origins: layer
+                .allowed_origin
+                .as_deref()
+                .map_or(Ok(AllowedOrigins::default()), str::parse)?,
             public_base_url: layer
                 .public_base_url
                 .filter(|u| !u.is_empty())
                 .map(|u| u.trim_end_matches('/').to_string()),
             trust_proxy: layer.trust_proxy.unwrap_or(false),
+            rate_limit: layer
+                .rate_limit
+                .filter(|&per_second| per_second != 0.0)
+                .map(|per_second| RateLimit::new(per_second, layer.rate_burst))
+                .transpose()?,
             pyramid_dir: layer.pyramid_dir.unwrap_or_else(|| own.join("pyramids")),
             pyramid_max_bytes: layer.pyramid_max_bytes.map_or(0, |b| b.0),
             pyramid_builds: layer.pyramid_builds.unwrap_or(1).max(1),
@@ -505,5 +635,76 @@ mod tests {
             s.imgserv.cache_dir,
             PathBuf::from("data/.gigatile/imgcache")
         );
+    }
+
+    #[test]
+    fn allowed_origin_is_any_or_a_list_of_exact_origins() {
+        let parse = |s: &str| s.parse::<AllowedOrigins>();
+        assert_eq!(parse("").unwrap(), AllowedOrigins::ImageRoutesOnly);
+        assert_eq!(parse(" , ").unwrap(), AllowedOrigins::ImageRoutesOnly);
+        assert_eq!(parse(" * ").unwrap(), AllowedOrigins::Any);
+        assert_eq!(
+            parse(
+                "https://a.example, HTTP://B.Example:8080 ,http://c.example:80,https://[::1]:443"
+            )
+            .unwrap(),
+            AllowedOrigins::List(vec![
+                "https://a.example".into(),
+                "http://b.example:8080".into(),
+                "http://c.example".into(),
+                "https://[::1]".into(),
+            ])
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:9000").unwrap(),
+            AllowedOrigins::List(vec!["http://127.0.0.1:9000".into()])
+        );
+        for bad in [
+            "a.example",
+            "https://a.example/",
+            "https://a.example/app",
+            "https://a.example?x",
+            "https://user@a.example",
+            "https://a.example:99999",
+            "https://a.example:",
+            "https://",
+            "https://[::1",
+            "https://[nope]",
+            "https://[::1]x",
+            "*, https://a.example",
+            "1ttp://a.example",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains("ALLOWED_ORIGIN"), "{bad}: {e}");
+        }
+        let layer = SettingsLayer {
+            allowed_origin: Some("https://a.example/path".into()),
+            ..SettingsLayer::default()
+        };
+        assert!(Settings::resolve(layer).is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_off_by_default_and_burst_follows_the_rate() {
+        let resolve = |rate: Option<f64>, burst: Option<u32>| {
+            Settings::resolve(SettingsLayer {
+                rate_limit: rate,
+                rate_burst: burst,
+                ..SettingsLayer::default()
+            })
+        };
+        assert!(resolve(None, None).unwrap().rate_limit.is_none());
+        assert!(resolve(Some(0.0), Some(9)).unwrap().rate_limit.is_none());
+        let limit = resolve(Some(2.5), None).unwrap().rate_limit.unwrap();
+        assert_eq!((limit.per_second, limit.burst.get()), (2.5, 3));
+        let limit = resolve(Some(0.2), None).unwrap().rate_limit.unwrap();
+        assert_eq!(limit.burst.get(), 1);
+        let limit = resolve(Some(5.0), Some(20)).unwrap().rate_limit.unwrap();
+        assert_eq!(limit.burst.get(), 20);
+        let file: SettingsLayer = toml::from_str("rate_limit = 5\nrate_burst = 7").unwrap();
+        assert_eq!(file.rate_limit, Some(5.0));
+        for (rate, burst) in [(-1.0, None), (f64::NAN, None), (1e12, None), (1.0, Some(0))] {
+            assert!(resolve(Some(rate), burst).is_err(), "{rate} {burst:?}");
+        }
     }
 }

@@ -33,6 +33,7 @@ pub mod pool;
 pub mod protocol;
 pub mod pyramid;
 pub mod raster;
+pub mod rate_limit;
 pub mod render;
 pub mod server;
 pub mod source;

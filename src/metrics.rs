@@ -17,6 +17,7 @@ pub struct Metrics {
     pub uploads: AtomicU64,
     pub imgserv_redirects: AtomicU64,
     pub imgserv_renders: AtomicU64,
+    pub rate_limited: AtomicU64,
 }
 
 impl Metrics {

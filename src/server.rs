@@ -16,6 +16,7 @@ use crate::imgserv::ImgServ;
 use crate::memory::Reservation;
 use crate::metrics::Metrics;
 use crate::pool::RenderPool;
+use crate::rate_limit::ClientLimiter;
 use crate::tiles::{TileService, TileSettings};
 use crate::warmup::{self, WarmupSettings};
 
@@ -103,7 +104,9 @@ pub async fn run(
         settings.render_deadline,
         Arc::clone(&metrics),
     );
+    let rate_limiter = settings.rate_limit.map(ClientLimiter::new);
     let state = AppState::new(Services {
+        rate_limiter,
         settings: Arc::new(settings),
         catalog: catalog.clone(),
         tiles,

@@ -1,12 +1,11 @@
 //! http::auth: who may upload and delete. With `UPLOAD_TOKEN` set, a matching
 //! `Authorization: Bearer` header (compared in constant time); without it, loopback clients
-//! only (behind a trusted proxy, the client `X-Forwarded-For` names).
-
-use std::net::IpAddr;
+//! only (behind a trusted proxy, the client `X-Forwarded-For` names; see `http::client`).
 
 use axum::http::{header, HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
+use super::client::client_ip;
 use super::{ApiError, Peer};
 use crate::config::Settings;
 
@@ -44,14 +43,4 @@ pub fn authorize(
             "uploads are accepted from this machine only unless the server sets UPLOAD_TOKEN",
         )),
     }
-}
-
-/// The client's address: the peer, or with `TRUST_PROXY` the first `X-Forwarded-For` entry.
-fn client_ip(settings: &Settings, headers: &HeaderMap, peer: Option<Peer>) -> Option<IpAddr> {
-    if settings.trust_proxy {
-        if let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            return forwarded.split(',').next()?.trim().parse().ok();
-        }
-    }
-    peer.map(|p| p.0.ip())
 }

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds in `Retry-After` of a 429 or 503 ([`RETRY_AFTER_SECONDS`] when not set).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -32,6 +34,16 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 for a client over its rate limit, to retry after `wait` (in whole seconds, at least 1).
+    pub fn rate_limited(wait: std::time::Duration) -> ApiError {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(seconds.max(1)),
+            ..ApiError::for_status(StatusCode::TOO_MANY_REQUESTS)
         }
     }
 
@@ -54,6 +66,10 @@ impl ApiError {
             414 => ("uri_too_long", "the request URI is too long"),
             415 => ("unsupported_media_type", "unsupported content type"),
             422 => ("unprocessable", "the request could not be processed"),
+            429 => (
+                "rate_limited",
+                "too many requests; try again after Retry-After seconds",
+            ),
             431 => ("headers_too_large", "the request headers are too large"),
             503 => ("unavailable", "the server is busy; try again shortly"),
             504 => ("timeout", "the request took too long"),
@@ -81,7 +97,8 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            let seconds = self.retry_after.unwrap_or(RETRY_AFTER_SECONDS.into());
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -153,11 +153,8 @@ fn manifest(
 ) -> Result<Response, ApiError> {
     let entry = entry(state, id)?;
     let geometry = Geometry::new(entry.width, entry.height);
-    let label = entry
-        .id
-        .rsplit('/')
-        .next()
-        .unwrap_or(&entry.meta.original_filename);
+    // The name the user gave: an upload's original file name, else the file's own name.
+    let label = &entry.meta.original_filename;
     let body = info::manifest(base, id, label, &geometry, attribution(&entry));
     Ok(json_ld(
         &body,

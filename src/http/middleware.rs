@@ -1,17 +1,19 @@
 //! http::middleware: what wraps every request: a request id (in the response and every log
 //! line), limits on URI and header size answered in JSON, JSON bodies for errors the framework
-//! produces (405, 413, ...), and CORS as the contract says.
+//! produces (405, 413, ...), and per-client rate limits (CORS is `http::cors`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::{ApiError, AppState};
+use super::client::client_ip;
+use super::{ApiError, AppState, Peer};
+use crate::metrics::Metrics;
 
 /// Longest URI accepted (414 beyond; hyper's own, larger limit stays as a last resort).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -93,96 +95,28 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     fresh
 }
 
-/// The CORS policy of a path: read-only image routes are public unless `ALLOWED_ORIGIN` is
-/// set; the API and uploads follow `ALLOWED_ORIGIN` (same-origin only when it is empty).
-fn is_image_route(path: &str) -> bool {
-    (path.starts_with("/api/images/") && path.contains("/tiles/"))
-        || ["/iiif/", "/dzi/", "/zoomify/", "/imgcache/"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        || path == "/imgserv.cgi"
-        || path == "/imgserv"
-}
+/// Paths never rate limited: the probes of orchestrators and the metrics scraper, which
+/// must see the server as it is exactly when clients are being limited.
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-/// Headers a browser script may read from our responses.
-const EXPOSED: &str = "ETag, Last-Modified, Content-Length, Retry-After, X-Request-Id, Link";
-
-/// Answers CORS preflights and adds CORS headers to responses.
-pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed = allowed_origin(
-        state.settings.allowed_origin.as_deref(),
-        is_image_route(req.uri().path()),
-        origin.as_ref(),
-    );
-    let preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response = if preflight {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, if-none-match, x-request-id"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        r
-    } else {
-        next.run(req).await
+/// With `RATE_LIMIT` set, answers 429 with `Retry-After` when the client's bucket is empty.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limiter) = &state.rate_limiter else {
+        return next.run(req).await;
     };
-    add_cors_headers(response.headers_mut(), allowed);
-    response
-}
-
-/// The `Access-Control-Allow-Origin` value for a request, if any.
-fn allowed_origin(
-    configured: Option<&str>,
-    public_route: bool,
-    origin: Option<&HeaderValue>,
-) -> Option<HeaderValue> {
-    match configured {
-        None if public_route => Some(HeaderValue::from_static("*")),
-        None => None,
-        Some(allowed) => origin
-            .filter(|o| o.as_bytes() == allowed.as_bytes())
-            .cloned(),
+    if UNLIMITED.contains(&req.uri().path()) {
+        return next.run(req).await;
     }
-}
-
-fn add_cors_headers(headers: &mut HeaderMap, allowed: Option<HeaderValue>) {
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(value) = allowed {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED),
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cors_policy_follows_the_contract() {
-        let origin = HeaderValue::from_static("https://a.example");
-        assert_eq!(allowed_origin(None, true, Some(&origin)).unwrap(), "*");
-        assert!(allowed_origin(None, false, Some(&origin)).is_none());
-        assert_eq!(
-            allowed_origin(Some("https://a.example"), false, Some(&origin)).unwrap(),
-            "https://a.example"
-        );
-        assert!(allowed_origin(Some("https://b.example"), true, Some(&origin)).is_none());
-        assert!(is_image_route("/api/images/a%2Fb.tif/tiles/0/0/0.jpg"));
-        assert!(!is_image_route("/api/images/a.tif/meta"));
+    let peer = req.extensions().get::<Peer>().copied();
+    let Some(client) = client_ip(&state.settings, req.headers(), peer) else {
+        return next.run(req).await;
+    };
+    match limiter.check(client) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            Metrics::inc(&state.metrics.rate_limited);
+            tracing::debug!(%client, ?wait, "rate limited");
+            ApiError::rate_limited(wait).into_response()
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 mod auth;
 pub mod base_url;
+mod client;
+mod cors;
 mod deepzoom;
 mod error;
 mod iiif;
@@ -37,6 +39,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::imgserv::service::FitService;
 use crate::metrics::Metrics;
+use crate::rate_limit::ClientLimiter;
 use crate::tiles::TileService;
 
 /// Longest a response write may wait for a client that stopped reading.
@@ -72,6 +75,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Set when the server stops taking work (`/readyz` answers 503).
     pub stopping: Arc<AtomicBool>,
+    /// Per-client buckets, when `RATE_LIMIT` is set.
+    pub rate_limiter: Option<ClientLimiter>,
 }
 
 /// The peer's address, put in each request's extensions by the server loop.
@@ -107,9 +112,15 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        // Innermost first: rate limits before any route's work, inside CORS (so a 429 can be
+        // read by a page on another origin; preflights are answered before they count).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::cors,
+            middleware::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
         ))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::request_limits))

@@ -86,6 +86,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Fitted images made for requests.",
         &m.imgserv_renders,
     );
+    out.counter(
+        "gigatile_rate_limited_total",
+        "Requests answered 429 because their client was over RATE_LIMIT.",
+        &m.rate_limited,
+    );
+    if let Some(limiter) = &state.rate_limiter {
+        out.metric(
+            "gigatile_rate_limit_clients",
+            "gauge",
+            "Rate-limit buckets held (clients seen in the last seconds).",
+            limiter.clients(),
+        );
+    }
     let cache = state.tiles.cache().stats();
     out.metric(
         "gigatile_cache_bytes",

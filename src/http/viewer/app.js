@@ -596,7 +596,8 @@
       state.items.set(image.id, item);
     }
     item.name.textContent = image.original_filename || image.id;
-    item.button.title = image.id;
+    // An upload's stored name is internal: it is shown by the name it was uploaded under.
+    item.button.title = image.id.startsWith('uploads/') ? image.original_filename : image.id;
     item.facts.textContent = `${formatPixels(image.width, image.height)} · ${formatBytes(image.bytes)} · ${String(image.format).toUpperCase()}`;
     const key = `${image.status}|${image.progress}|${image.reason || ''}`;
     if (key !== item.statusKey) {

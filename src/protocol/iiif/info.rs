@@ -147,8 +147,8 @@ fn escape_html(s: &str) -> String {
 }
 
 /// A Presentation 3 manifest: one canvas of the image's size painted with the whole image
-/// (`full/max/0/default.jpg`) and its level 2 image service, labelled with `label` (the file
-/// name). The copyright text becomes the required statement (linked when the link is http(s));
+/// (`full/max/0/default.jpg`) and its level 2 image service, manifest and canvas labelled with
+/// `label` (the file's name as its user gave it: an upload's original name). The copyright text becomes the required statement (linked when the link is http(s));
 /// a Creative Commons or RightsStatements.org link becomes `rights`.
 pub fn manifest(
     base: &str,
@@ -169,6 +169,7 @@ pub fn manifest(
         "items": [{
             "id": canvas,
             "type": "Canvas",
+            "label": { "none": [label] },
             "width": geometry.width,
             "height": geometry.height,
             "items": [{
@@ -322,10 +323,17 @@ mod tests {
             text: Some("<b>Me</b>"),
             link: Some("https://example.org/"),
         };
-        let m = manifest("https://x.org", "d/p.png", "p.png", &g, a);
+        let m = manifest(
+            "https://x.org",
+            "d/p.png",
+            "Sunset \"über\" <Meer>.png",
+            &g,
+            a,
+        );
         assert_eq!(m["id"], "https://x.org/iiif/3/d%2Fp.png/manifest.json");
-        assert_eq!(m["label"]["none"][0], "p.png");
+        assert_eq!(m["label"]["none"][0], "Sunset \"über\" <Meer>.png");
         let canvas = &m["items"][0];
+        assert_eq!(canvas["label"], m["label"]);
         assert_eq!(
             (canvas["width"].as_u64(), canvas["height"].as_u64()),
             (Some(300), Some(200))
