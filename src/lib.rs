@@ -34,6 +34,7 @@ pub mod pyramid;
 pub mod raster;
 pub mod render;
 pub mod server;
+pub mod signing;
 pub mod source;
 pub mod storage;
 pub mod tiles;
