@@ -12,6 +12,7 @@ mod imgserv;
 mod middleware;
 mod ops;
 mod respond;
+mod signature;
 mod static_files;
 mod upload;
 mod viewer;
@@ -83,7 +84,8 @@ pub fn app(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.settings.max_upload_size)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
-    Router::new()
+    let settings = state.settings.clone();
+    let router = Router::new()
         .route("/", get(viewer::index))
         .route("/assets/{name}", get(viewer::asset))
         .route("/api/images", get(images::list))
@@ -114,7 +116,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::request_id))
-        .with_state(state)
+        .with_state(state);
+    signature::wrap(router, &settings)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
