@@ -225,6 +225,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_test_vectors_hold() {
+        let s = signer("0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            s.sign("hubble/heic1502a.tif", Some(1_796_413_174)),
+            "1796413174.y8aakDPPHJN4gtF-gPubOjk8ZJBddXPKGYdI-qsEjeA"
+        );
+        assert_eq!(
+            s.sign("hubble/heic1502a.tif", None),
+            "bs7eCQi__7kXRhwfWnuuiy_sJ9d1X8jz-oPVFc4dVGg"
+        );
+    }
+
+    #[test]
     fn a_token_holds_for_its_image_until_it_expires() {
         let s = signer(NEW);
         let forever = s.sign("a.tif", None);

@@ -1,6 +1,7 @@
 //! http: the only code that knows HTTP. A thin layer of handlers over the tile service and the
-//! catalogue, the router that maps the URL contract of `shared/DESIGN.md` onto them, and the
-//! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
+//! catalogue, the router that maps the URL contract of `shared/DESIGN.md` onto them (behind
+//! `signature`'s prefix when URLs are signed), and the server loop (HTTP/1.1 and h2c,
+//! timeouts, graceful shutdown).
 
 mod auth;
 pub mod base_url;
