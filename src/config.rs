@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::memory::MemoryBudget;
 use crate::pyramid::build::{BaseStorage, BuildOptions};
 use crate::rate_limit::RateLimit;
+use crate::signing::UrlSigner;
 
 /// A size in bytes, written as a number of bytes or with a K, M, G or T suffix (powers of
 /// 1024): `1048576`, `512M`, `2GiB`.
@@ -226,6 +227,11 @@ pub struct SettingsLayer {
     /// Pixels by which each Deep Zoom tile reaches into its neighbours, 0 to 128 (default: 0).
     #[arg(long, env = "DZI_OVERLAP")]
     pub dzi_overlap: Option<u32>,
+    /// Keys that sign image URLs, comma-separated, each used as the bytes of its text and at
+    /// least 16 bytes long; the first signs, all verify. When set, image routes need a valid
+    /// `/s/{token}` prefix (see `gigatile sign`) (default: none, URLs are not signed).
+    #[arg(long, env = "URL_SIGNING_KEYS", hide_env_values = true)]
+    pub url_signing_keys: Option<String>,
 }
 
 impl SettingsLayer {
@@ -415,6 +421,8 @@ pub struct Settings {
     /// Status of fitted-image redirects.
     pub imgserv_redirect_status: u16,
     pub dzi_overlap: u32,
+    /// `URL_SIGNING_KEYS`; `None` when URLs are not signed.
+    pub url_signing: Option<UrlSigner>,
 }
 
 impl Settings {
@@ -537,6 +545,13 @@ impl Settings {
                 overlap @ 0..=MAX_DZI_OVERLAP => overlap,
                 _ => return Err(format!("DZI_OVERLAP must be from 0 to {MAX_DZI_OVERLAP}")),
             },
+            url_signing: layer
+                .url_signing_keys
+                .as_deref()
+                .map(str::trim)
+                .filter(|keys| !keys.is_empty())
+                .map(str::parse)
+                .transpose()?,
             data_dir,
         })
     }
@@ -612,6 +627,11 @@ mod tests {
         assert_eq!(parse_colour("#ff8000").unwrap(), [255, 128, 0]);
         assert!(layer(|l| l.raster = Some(0)).is_err());
         assert!(layer(|l| l.imgserv_redirect_status = Some(301)).is_err());
+        assert!(layer(|l| l.url_signing_keys = Some("short".into())).is_err());
+        assert!(layer(|l| l.url_signing_keys = Some(" ".into()))
+            .unwrap()
+            .url_signing
+            .is_none());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod raster;
 pub mod rate_limit;
 pub mod render;
 pub mod server;
+pub mod signing;
 pub mod source;
 pub mod storage;
 pub mod tiles;

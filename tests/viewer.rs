@@ -1,7 +1,9 @@
 //! The web viewer: its page and assets over HTTP (CSP, content types, caching, relative URLs),
 //! and the whole app driven in headless Chromium by `tests/browser/viewer.mjs`: pick an image,
 //! tiles drawn and matching the image, zoom and pan, deep links, uploads good and bad (and with
-//! a token), the download counter, no console errors, screenshots at phone and desktop sizes.
+//! a token), the download counter, no console errors, screenshots at phone and desktop sizes;
+//! and, with signed URLs, the viewer's tiles through the signed prefix
+//! (`tests/browser/viewer_signed.mjs`).
 
 mod common;
 
@@ -145,4 +147,22 @@ fn the_viewer_in_a_browser() {
             "open-sesame",
         ],
     );
+}
+
+#[test]
+fn the_viewer_with_signed_urls() {
+    let server = TestServer::start(
+        "viewer-signed",
+        SettingsLayer {
+            url_signing_keys: Some("viewer-signing-key-0123456789".into()),
+            ..SettingsLayer::default()
+        },
+        |data| write_png(&photo(1200, 800, PixelLayout::Rgb), &data.path("bay.png")),
+    );
+    server.wait_ready("bay.png", 30);
+    // Unsigned tiles are refused, so tiles the browser draws came through the prefix.
+    server
+        .get("/api/images/bay.png/tiles/0/0/0.jpg")
+        .assert_error(403, "signature_invalid");
+    run_script("viewer_signed.mjs", &[&format!("http://{}", server.addr)]);
 }

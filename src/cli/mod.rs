@@ -7,6 +7,7 @@ mod precache;
 mod progress;
 mod purge;
 mod serve;
+mod sign;
 mod tile;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
     Precache(precache::PrecacheArgs),
     /// Render a procedural demo image as a pyramid and serve it.
     Demo(demo::DemoArgs),
+    /// Print an image's signed URL prefix and example URLs (needs URL_SIGNING_KEYS, as serve).
+    Sign(sign::SignArgs),
 }
 
 /// Limits on sources, checked from their headers before decoding.
@@ -137,5 +140,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Purge(args) => purge::run(&args),
         Command::Precache(args) => precache::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Sign(args) => sign::run(&args),
     }
 }

@@ -8,6 +8,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::respond::{self, encode_options};
+use super::signature::Signature;
 use super::{ApiError, AppState};
 use crate::cache::CachedTile;
 use crate::catalog::ImageStatus;
@@ -23,14 +24,19 @@ use crate::tiles::{Tile, TileError};
 pub async fn dzi(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let overlap = state.settings.dzi_overlap;
     match parse_dzi_path(&path)? {
-        DziPath::Descriptor(id) => descriptor(&state, &id, &headers, |geometry| {
-            dzi::format_descriptor(geometry, overlap)
-        }),
+        DziPath::Descriptor(id) => {
+            signature.verify(&state, &id)?;
+            descriptor(&state, &id, &headers, |geometry| {
+                dzi::format_descriptor(geometry, overlap)
+            })
+        }
         DziPath::Tile(id, tile) => {
+            signature.verify(&state, &id)?;
             let encode = encode_options(&state.settings, tile.format);
             let background = state.settings.tile_background;
             serve_tile(&state, &id, &headers, |geometry| {
@@ -45,13 +51,16 @@ pub async fn dzi(
 pub async fn zoomify(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     match parse_zoomify_path(&path)? {
         ZoomifyPath::Properties(id) => {
+            signature.verify(&state, &id)?;
             descriptor(&state, &id, &headers, zoomify::format_properties)
         }
         ZoomifyPath::Tile(id, tile) => {
+            signature.verify(&state, &id)?;
             let encode = encode_options(&state.settings, OutputFormat::Jpeg);
             let background = state.settings.tile_background;
             serve_tile(&state, &id, &headers, |geometry| {

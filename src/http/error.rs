@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::protocol::ParseError;
+use crate::signing::SignatureError;
 use crate::tiles::TileError;
 
 /// Seconds a client is told to wait before retrying a 503.
@@ -107,6 +108,12 @@ impl IntoResponse for ApiError {
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> ApiError {
         ApiError::bad_request(e.0)
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(e: SignatureError) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string())
     }
 }
 

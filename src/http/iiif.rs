@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::base_url::BaseUrl;
 use super::respond::{self, encode_options};
+use super::signature::Signature;
 use super::{ApiError, AppState};
 use crate::catalog::{ImageEntry, ImageStatus};
 use crate::geometry::Geometry;
@@ -34,9 +35,10 @@ pub async fn v3(
     State(state): State<AppState>,
     Path(path): Path<String>,
     BaseUrl(base): BaseUrl,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    handle(Version::V3, &state, &path, &base, &headers).await
+    handle(Version::V3, &state, &path, &base, &signature, &headers).await
 }
 
 /// `GET /iiif/2/{path}`.
@@ -44,9 +46,10 @@ pub async fn v2(
     State(state): State<AppState>,
     Path(path): Path<String>,
     BaseUrl(base): BaseUrl,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    handle(Version::V2, &state, &path, &base, &headers).await
+    handle(Version::V2, &state, &path, &base, &signature, &headers).await
 }
 
 async fn handle(
@@ -54,13 +57,18 @@ async fn handle(
     state: &AppState,
     path: &str,
     base: &str,
+    signature: &Signature,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     // A path that is an image id as a whole is its base URI, whatever it looks like.
     if state.catalog.contains(path) {
-        return Ok(redirect_to_info(version, base, path));
+        signature.verify(state, path)?;
+        return Ok(redirect_to_info(version, &signature.base(base), path));
     }
-    match protocol::parse_path(version, path)? {
+    let parsed = protocol::parse_path(version, path)?;
+    signature.verify(state, parsed.id())?;
+    let base = &signature.base(base);
+    match parsed {
         IiifPath::Base(_) => Err(ApiError::not_found("no such image")),
         IiifPath::Info(id) => info_json(version, state, &id, base, headers),
         IiifPath::Manifest(id) => manifest(state, &id, base, headers),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::auth::authorize;
 use super::respond::{self, encode_options};
+use super::signature::{token_for, Signature};
 use super::{ApiError, AppState, Peer};
 use crate::catalog::{DeleteError, ImageEntry, ImageStatus};
 use crate::codec::OutputFormat;
@@ -30,6 +31,9 @@ struct ListItem<'a> {
     reason: Option<&'a str>,
     copyright_text: Option<&'a str>,
     copyright_link: Option<&'a str>,
+    /// The token of the image's signed URLs, when URLs are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +54,9 @@ struct Meta<'a> {
     copyright_text: Option<&'a str>,
     #[serde(rename = "copyright_link")]
     copyright_link: Option<&'a str>,
+    /// The token of the image's signed URLs, when URLs are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
 }
 
 /// Status name, progress (0 to 1) and failure reason of an entry.
@@ -80,6 +87,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
                 reason,
                 copyright_text: e.meta.copyright_text.as_deref(),
                 copyright_link: e.meta.copyright_link.as_deref(),
+                signature: token_for(&state.settings, &e.id),
             }
         })
         .collect();
@@ -90,11 +98,15 @@ pub async fn list(State(state): State<AppState>) -> Response {
 pub async fn get(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     match parse_image_path(&path)? {
         ImagePath::Meta(id) => meta(&state, &id),
-        ImagePath::Tile(id, tile) => tile_response(&state, &id, tile, &headers).await,
+        ImagePath::Tile(id, tile) => {
+            signature.verify(&state, &id)?;
+            tile_response(&state, &id, tile, &headers).await
+        }
         ImagePath::Image(_) => Err(ApiError::not_found("no such resource; see /api/images")),
     }
 }
@@ -121,6 +133,7 @@ fn meta(state: &AppState, id: &str) -> Result<Response, ApiError> {
         format: entry.format.name(),
         copyright_text: entry.meta.copyright_text.as_deref(),
         copyright_link: entry.meta.copyright_link.as_deref(),
+        signature: token_for(&state.settings, &entry.id),
     };
     Ok(no_store(Json(body).into_response()))
 }

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::base_url::BaseUrl;
+use super::signature::Signature;
 use super::{static_files, ApiError, AppState};
 use crate::imgserv::fit;
 use crate::metrics::Metrics;
@@ -18,11 +19,14 @@ pub async fn fitted(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     BaseUrl(base): BaseUrl,
+    signature: Signature,
 ) -> Result<Response, ApiError> {
     let query = fit::parse_query_string(query.as_deref().unwrap_or_default())?;
+    signature.verify(&state, &query.id)?;
     let location = state.fitted.locate(&query).await?;
     Metrics::inc(&state.metrics.imgserv_redirects);
-    let target = HeaderValue::from_str(&location.url(&format!("{base}/imgcache")))
+    let local_base = format!("{}/imgcache", signature.base(&base));
+    let target = HeaderValue::from_str(&location.url(&local_base))
         .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
     let status =
         StatusCode::from_u16(state.settings.imgserv_redirect_status).unwrap_or(StatusCode::FOUND);
@@ -34,11 +38,14 @@ pub async fn fitted(
     Ok(response)
 }
 
-/// `GET /imgcache/{name}`: a fitted file.
+/// `GET /imgcache/{name}`: a fitted file; `name` is `{id}/{file}`.
 pub async fn cached(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    signature: Signature,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let id = name.rsplit_once('/').map_or("", |(id, _)| id);
+    signature.verify(&state, id)?;
     static_files::serve(state.fitted.imgserv().cache_dir(), &name, &headers).await
 }

@@ -1,6 +1,7 @@
 //! http: the only code that knows HTTP. A thin layer of handlers over the tile service and the
-//! catalogue, the router that maps the URL contract of `shared/DESIGN.md` onto them, and the
-//! server loop (HTTP/1.1 and h2c, timeouts, graceful shutdown).
+//! catalogue, the router that maps the URL contract of `shared/DESIGN.md` onto them (behind
+//! `signature`'s prefix when URLs are signed), and the server loop (HTTP/1.1 and h2c,
+//! timeouts, graceful shutdown).
 
 mod auth;
 pub mod base_url;
@@ -14,6 +15,7 @@ mod imgserv;
 mod middleware;
 mod ops;
 mod respond;
+mod signature;
 mod static_files;
 mod upload;
 mod viewer;
@@ -88,7 +90,8 @@ pub fn app(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.settings.max_upload_size)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
-    Router::new()
+    let settings = state.settings.clone();
+    let router = Router::new()
         .route("/", get(viewer::index))
         .route("/assets/{name}", get(viewer::asset))
         .route("/api/images", get(images::list))
@@ -125,7 +128,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::request_id))
-        .with_state(state)
+        .with_state(state);
+    signature::wrap(router, &settings)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish

@@ -24,7 +24,10 @@
   /** The path segment of an id: `/` and everything else unsafe percent-encoded. */
   const idSegment = (id) => encodeURIComponent(id);
   const imageBase = (id) => `api/images/${idSegment(id)}`;
-  const tileUrl = (id, z, x, y) => `${imageBase(id)}/tiles/${z}/${x}/${y}.jpg`;
+  /** An image's tiles; when the server signs URLs, behind the `s/{signature}/` prefix that its
+   *  list entry and metadata carry. */
+  const tilesBase = (id, signature) => `${signature ? `s/${signature}/` : ''}${imageBase(id)}/tiles`;
+  const tileUrl = (id, signature, z, x, y) => `${tilesBase(id, signature)}/${z}/${x}/${y}.jpg`;
 
   const formatBytes = (n) => {
     if (!Number.isFinite(n)) return '–';
@@ -175,6 +178,7 @@
     if (state.current !== current) return;
     current.meta = meta;
     current.session.meta = meta;
+    current.session.prefix = new URL(`${tilesBase(id, meta.signature)}/`, document.baseURI).href;
     const mz = meta.maxZoom;
     current.bounds = L.latLngBounds(map.unproject([0, meta.height], mz), map.unproject([meta.width, 0], mz));
     current.view = view;
@@ -200,7 +204,7 @@
     const native = meta.readyMaxZoom;
     const first = !current.layer;
     if (first) {
-      current.layer = new ImageTiles(`${imageBase(current.id)}/tiles/{z}/{x}/{y}.jpg`, {
+      current.layer = new ImageTiles(`${tilesBase(current.id, meta.signature)}/{z}/{x}/{y}.jpg`, {
         imageMeta: meta,
         tileSize: TILE,
         noWrap: true,
@@ -296,10 +300,9 @@
   let session = null;
 
   function newSession(id) {
-    const prefix = new URL(`${imageBase(id)}/tiles/`, document.baseURI).href;
     const s = {
       id,
-      prefix,
+      prefix: null, // the absolute URL the image's tiles start with, once its metadata came
       meta: null,
       transferred: 0,
       requests: 0,
@@ -327,7 +330,7 @@
     if (!s) return;
     let changed = false;
     for (const entry of entries) {
-      if (!entry.name.startsWith(s.prefix)) continue;
+      if (!s.prefix || !entry.name.startsWith(s.prefix)) continue;
       const match = tilePattern.exec(entry.name.slice(s.prefix.length).split(/[?#]/)[0]);
       if (!match) continue;
       s.requests += 1;
@@ -443,7 +446,7 @@
     img.style.width = `${TILE * scale}px`;
     img.style.height = `${TILE * scale}px`;
     img.removeAttribute('src');
-    if (meta.readyMaxZoom !== null && meta.readyMaxZoom !== undefined) img.src = tileUrl(current.id, 0, 0, 0);
+    if (meta.readyMaxZoom !== null && meta.readyMaxZoom !== undefined) img.src = tileUrl(current.id, meta.signature, 0, 0, 0);
   }
 
   function updateMinimapView() {
@@ -565,7 +568,7 @@
     img.style.left = `${Math.round((bw - w0 * scale) / 2)}px`;
     img.style.top = `${Math.round((bh - h0 * scale) / 2)}px`;
     img.style.clipPath = edgeClip({ width: image.width, height: image.height, maxZoom: mz }, 0, 0, 0);
-    img.src = tileUrl(image.id, 0, 0, 0);
+    img.src = tileUrl(image.id, image.signature, 0, 0, 0);
     item.img = img;
     box.append(img);
   }

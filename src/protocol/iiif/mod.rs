@@ -93,6 +93,16 @@ pub enum IiifPath {
     Image(String, ImageRequest),
 }
 
+impl IiifPath {
+    /// The image id the path addresses.
+    pub fn id(&self) -> &str {
+        match self {
+            IiifPath::Base(id) | IiifPath::Info(id) | IiifPath::Manifest(id) => id,
+            IiifPath::Image(id, _) => id,
+        }
+    }
+}
+
 /// The region parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Region {
