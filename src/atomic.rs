@@ -2,9 +2,9 @@
 //!
 //! Every derived file (pyramids, cached tiles, sidecars) is written under a temporary name
 //! beside its destination, `.{name}.tmp-{pid}-{n}`, then renamed into place, so no reader ever
-//! sees half a file. A crash or a kill leaves the temporary behind; [`remove_stale_temps`]
-//! recognises the names of processes no longer running and removes them, so nothing is ever
-//! left to clean by hand.
+//! sees half a file. Uploads being received are named the same way (in `uploads/.incoming/`).
+//! A crash or a kill leaves the temporary behind; [`remove_stale_temps`] recognises the names
+//! of processes no longer running and removes them, so nothing is ever left to clean by hand.
 
 use std::fs::File;
 use std::io::{self, Write};
