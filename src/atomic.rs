@@ -132,14 +132,19 @@ impl TempFile {
         std::fs::rename(&self.path, out)?;
         self.persisted = true;
         if durability == Durability::Synced {
-            let folder = match out.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            File::open(folder)?.sync_all()?;
+            sync_folder_of(out)?;
         }
         Ok(())
     }
+}
+
+/// Syncs the folder holding `path`, so that a rename into it survives a power cut.
+pub fn sync_folder_of(path: &Path) -> io::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(folder)?.sync_all()
 }
 
 impl Drop for TempFile {
