@@ -21,7 +21,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The process id in a temporary file's name, if it is one.
-fn temp_owner(name: &str) -> Option<u32> {
+pub fn temp_owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
     let (_, owner) = rest.rsplit_once(".tmp-")?;
     let (pid, counter) = owner.split_once('-')?;
