@@ -89,23 +89,28 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_serves_nothing_torn(
                 traffic_round(&mut server, &mut rng, &mut ledger, phase == Phase::Evict)
             }
         }
-        ledger.kills[round % PHASES.len()] += 1;
-        ledger.kills_mid_write += usize::from(has_temps_of(&data.0, server.pid));
+        let kills = &mut ledger.kills[round % PHASES.len()];
+        kills.0 += 1;
+        kills.1 += usize::from(has_temps_of(&data.0, server.pid));
         plant_leftovers(&data.0, server.pid, &mut rng);
     }
-    let [build, upload, cache, evict] = ledger.kills;
     // Every other upload round is cut mid-body after one or two uploads answered 201.
-    let cut_rounds = upload.div_ceil(2);
+    let cut_rounds = ledger.kills[1].0.div_ceil(2);
     assert!(ledger.cut_mid_body >= cut_rounds, "uploads cut mid-body");
     assert!(
         ledger.acknowledged.len() >= cut_rounds,
         "uploads acknowledged"
     );
+    let kills: Vec<String> = PHASES
+        .iter()
+        .zip(ledger.kills)
+        .map(|(phase, (kills, mid_write))| format!("{phase:?} {kills} ({mid_write})"))
+        .collect();
     eprintln!(
-        "crash safety: seed {seed:#x}, {rounds} rounds, kills: build {build}, upload {upload}, \
-         cache {cache}, evict {evict} ({} left a file half-written); {} uploads acknowledged, \
-         {} cut mid-body; {} tiles, {} fitted images and {} pyramids checked whole; {:.0} s",
-        ledger.kills_mid_write,
+        "crash safety: seed {seed:#x}, {rounds} rounds; kills (of which left a file \
+         half-written): {}; {} uploads acknowledged, {} cut mid-body; {} tiles, {} fitted images \
+         and {} pyramids checked whole; {:.0} s",
+        kills.join(", "),
         ledger.acknowledged.len(),
         ledger.cut_mid_body,
         ledger.tiles_checked,
@@ -300,8 +305,8 @@ struct Ledger {
     /// Tile and fitted-image URLs served whole in the last round.
     served_tiles: Vec<String>,
     served_fitted: Vec<String>,
-    kills: [usize; 4],
-    kills_mid_write: usize,
+    /// Per phase: kills, and kills that left a temporary file (a write was under way).
+    kills: [(usize, usize); 4],
     cut_mid_body: usize,
     tiles_checked: usize,
     fitted_checked: usize,
