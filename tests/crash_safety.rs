@@ -7,9 +7,11 @@
 //! opens whole; a pyramid killed mid-build is rebuilt; every tile and fitted image served,
 //! before the kill or from the caches after it, decodes whole at its size.
 //!
-//! `GIGATILE_CRASH_SEED` (decimal or 0x-hex) replays a run; `GIGATILE_CRASH_ROUNDS` sets its
-//! length. Kills are placed by progress (rows built, bytes of a body sent) or by a seeded delay,
-//! never asserted on timing.
+//! Kills are placed by progress (rows built, bytes of a body sent) or after a seeded delay;
+//! nothing is asserted on timing. Windows too narrow for a kill to hit by chance (a sidecar or
+//! marker being written, a preview not yet removed beside its pyramid) are also planted after
+//! each kill as the dead process would have left them. `GIGATILE_CRASH_SEED` (decimal or
+//! 0x-hex) replays a run's choices; `GIGATILE_CRASH_ROUNDS` sets its length.
 
 mod common;
 
@@ -679,7 +681,8 @@ fn wait_no_stale_previews(data: &Path, images: &[(String, serde_json::Value)]) {
     }
 }
 
-/// The pyramid store as the server sees it (the same folder and naming).
+/// The pyramid store as the server sees it: the same folder and names (the server's
+/// environment sets nothing that changes them: quality, base storage).
 fn store_of(data: &Path) -> PyramidStore {
     let settings = Settings::resolve(SettingsLayer {
         data_dir: Some(data.to_owned()),
