@@ -2,9 +2,9 @@
 //!
 //! Every derived file (pyramids, cached tiles, sidecars) is written under a temporary name
 //! beside its destination, `.{name}.tmp-{pid}-{n}`, then renamed into place, so no reader ever
-//! sees half a file. A crash or a kill leaves the temporary behind; [`remove_stale_temps`]
-//! recognises the names of processes no longer running and removes them, so nothing is ever
-//! left to clean by hand.
+//! sees half a file. Uploads being received are named the same way (in `uploads/.incoming/`).
+//! A crash or a kill leaves the temporary behind; [`remove_stale_temps`] recognises the names
+//! of processes no longer running and removes them, so nothing is ever left to clean by hand.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -21,7 +21,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The process id in a temporary file's name, if it is one.
-fn temp_owner(name: &str) -> Option<u32> {
+pub fn temp_owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
     let (_, owner) = rest.rsplit_once(".tmp-")?;
     let (pid, counter) = owner.split_once('-')?;
@@ -132,14 +132,19 @@ impl TempFile {
         std::fs::rename(&self.path, out)?;
         self.persisted = true;
         if durability == Durability::Synced {
-            let folder = match out.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            File::open(folder)?.sync_all()?;
+            sync_folder_of(out)?;
         }
         Ok(())
     }
+}
+
+/// Syncs the folder holding `path`, so that a rename into it survives a power cut.
+pub fn sync_folder_of(path: &Path) -> io::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(folder)?.sync_all()
 }
 
 impl Drop for TempFile {

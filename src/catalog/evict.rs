@@ -15,14 +15,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{lock, Inner, IN_USE_GRACE};
+use crate::atomic::{self, Durability};
 
 /// The extension of the marker file naming a group's image id.
 const MARKER: &str = "id";
 
-/// Records which image id a stem's files belong to.
+/// Records which image id a stem's files belong to (atomically: a torn marker would hide its
+/// group from a delete).
 pub(super) fn write_marker(dir: &Path, stem: &str, id: &str) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(format!("{stem}.{MARKER}")), id)
+    let marker = dir.join(format!("{stem}.{MARKER}"));
+    atomic::write(&marker, &[id.as_bytes()], Durability::Synced).map(drop)
 }
 
 /// The groups of derived files in `dir`: stem → total bytes.
@@ -48,13 +50,14 @@ fn stem_of(name: &str) -> Option<&str> {
     name.split_once('.').map(|(stem, _)| stem)
 }
 
-/// Removes every file of the groups `stems`; returns the bytes freed.
+/// Removes every file of the groups `stems`, markers last (so that a group cut short by a
+/// kill is still found by its id); returns the bytes freed.
 pub(super) fn remove_groups<'a>(
     dir: &Path,
     stems: impl IntoIterator<Item = &'a str>,
 ) -> io::Result<u64> {
     let stems: Vec<&str> = stems.into_iter().collect();
-    let mut freed = 0;
+    let mut doomed = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -63,12 +66,17 @@ pub(super) fn remove_groups<'a>(
             .and_then(stem_of)
             .is_some_and(|s| stems.contains(&s))
         {
-            let bytes = entry.metadata().map_or(0, |m| m.len());
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => freed += bytes,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+            doomed.push(entry);
+        }
+    }
+    doomed.sort_by_key(|entry| entry.path().extension().is_some_and(|ext| ext == MARKER));
+    let mut freed = 0;
+    for entry in doomed {
+        let bytes = entry.metadata().map_or(0, |m| m.len());
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => freed += bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(freed)

@@ -252,13 +252,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Catalog {
-    /// Creates the folders, removes stale build temps, starts the filesystem watcher, scans
+    /// Creates the folders, removes the temporaries that dead processes left in them (builds,
+    /// sidecars, uploads cut off while they arrived), starts the filesystem watcher, scans
     /// DATA_DIR synchronously (headers only), then starts the build workers and the watch
     /// thread (which also rescans every `rescan_interval`).
     pub fn start(config: CatalogConfig) -> Result<Catalog> {
-        std::fs::create_dir_all(config.data_dir.join(UPLOADS).join(".incoming"))?;
-        std::fs::create_dir_all(&config.pyramid_dir)?;
-        remove_stale_temps(&config.pyramid_dir)?;
+        let meta_dir = config.data_dir.join(".gigatile").join("meta");
+        let incoming = config.data_dir.join(UPLOADS).join(".incoming");
+        for dir in [&incoming, &config.pyramid_dir, &meta_dir] {
+            std::fs::create_dir_all(dir)?;
+            remove_stale_temps(dir)?;
+        }
         let rules = ScanRules {
             root: std::fs::canonicalize(&config.data_dir)?,
             skip: std::iter::once(&config.pyramid_dir)
@@ -272,7 +276,7 @@ impl Catalog {
         let store = PyramidStore::new(&config.pyramid_dir, options, config.limits.clone());
         let (wake, wake_rx) = mpsc::channel();
         let inner = Arc::new(Inner {
-            meta_dir: config.data_dir.join(".gigatile").join("meta"),
+            meta_dir,
             config,
             rules,
             store,

@@ -2,7 +2,9 @@
 //!
 //! An upload is validated (a supported image within the limits whose first row decodes), moved
 //! by rename to a generated hexadecimal name with the extension of its detected format, given
-//! its sidecar, and registered at once (no wait for stability: it is complete). Only uploads
+//! its sidecar, and registered at once (no wait for stability: it is complete). The rename and
+//! the sidecar are synced before this returns (the caller then answers 201), so an upload
+//! acknowledged is kept through a kill or a power cut. Only uploads
 //! can be deleted, with their sidecar and every derived file. Both hold the scan lock, so a
 //! concurrent rescan never sees half of either.
 
@@ -10,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::atomic;
 use crate::error::{Error, Result};
 use crate::source::SourceFormat;
 
@@ -73,7 +76,8 @@ impl Inner {
         if meta.original_filename.is_empty() {
             meta.original_filename = name;
         }
-        let registered = sidecar::write(&self.meta_dir, &id, &meta)
+        let registered = atomic::sync_folder_of(&path)
+            .and_then(|()| sidecar::write(&self.meta_dir, &id, &meta))
             .map_err(Error::from)
             .and_then(|()| self.register_upload(&id, &path));
         if registered.is_err() {

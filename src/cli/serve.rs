@@ -47,8 +47,10 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        // The bound address: with PORT=0 the system chose the port.
+        let bound = listener.local_addr().unwrap_or(address);
         eprintln!(
-            "gigatile: serving {} on http://{address}/",
+            "gigatile: serving {} on http://{bound}/",
             settings.data_dir.display()
         );
         gigatile::server::run(settings, listener, shutdown_signal())

@@ -1,10 +1,11 @@
 //! http::upload: `POST /api/upload`, a multipart form with a `file` and optional
 //! `copyright_text` and `copyright_link`. The file is streamed to disk once (never held whole
 //! in memory), refused beyond `MAX_UPLOAD_SIZE`, and handed to the catalogue, which validates
-//! it before it joins; a rejected upload leaves no file behind.
+//! it before it joins; a rejected upload leaves no file behind. While it arrives, the file has
+//! a temporary name of [`crate::atomic`]'s scheme, so one cut off by a kill is removed at the
+//! next start.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -95,22 +96,13 @@ async fn next_field(multipart: &mut Multipart) -> Result<Option<Field<'_>>, ApiE
 
 /// Streams the file field to a new file under the incoming folder, counting bytes.
 async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Incoming, ApiError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = incoming_dir(&state.settings.data_dir);
     tokio::fs::create_dir_all(&dir).await.map_err(io_error)?;
-    let name = format!(
-        "{:x}-{:x}-{:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
     let incoming = Incoming {
-        path: dir.join(name),
+        path: crate::atomic::temp_path(&dir.join("upload")),
         kept: false,
     };
-    let mut file = tokio::fs::File::create(&incoming.path)
+    let mut file = tokio::fs::File::create_new(&incoming.path)
         .await
         .map_err(io_error)?;
     let limit = state.settings.max_upload_size;

@@ -154,6 +154,8 @@ impl PyramidStore {
     fn find_derived(&self, id: &str, path: &Path, geometry: Geometry) -> Result<Prepared> {
         let version = SourceVersion::of(path)?;
         if let Some(p) = self.open_built(&self.final_path(id, version), geometry)? {
+            // A build killed between its rename and the preview's removal left it behind.
+            let _ = std::fs::remove_file(self.preview_path(id, version));
             return Ok(Prepared::Built(p));
         }
         if let Some(p) = self.open_built(&self.preview_path(id, version), geometry)? {
