@@ -229,6 +229,48 @@ impl Reservation {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+
+    /// Keeps `bytes` of the reservation (at most what it holds) and gives the rest back; under
+    /// [`SMALL`], gives everything back.
+    pub fn shrink_to(&mut self, bytes: u64) {
+        let keep = if bytes < SMALL {
+            0
+        } else {
+            bytes.min(self.bytes)
+        };
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.bytes - keep, self.owner);
+        }
+        self.bytes = keep;
+        if keep == 0 {
+            self.budget = None;
+        }
+    }
+}
+
+/// `data` as shared bytes that hold their share of the budget until the last clone is dropped
+/// (a response still being sent, a cache entry): the reservation shrinks to `data`'s length.
+pub fn hold(data: Vec<u8>, mut memory: Reservation) -> bytes::Bytes {
+    memory.shrink_to(data.len() as u64);
+    if memory.bytes() == 0 {
+        return bytes::Bytes::from(data);
+    }
+    bytes::Bytes::from_owner(Held {
+        data,
+        _memory: memory,
+    })
+}
+
+/// Bytes and their reservation, the owner behind [`hold`]'s `Bytes`.
+struct Held {
+    data: Vec<u8>,
+    _memory: Reservation,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 impl Drop for Reservation {
@@ -311,6 +353,24 @@ mod tests {
         ));
         drop(first);
         assert_eq!(budget.usage().used, 0);
+    }
+
+    #[test]
+    fn held_bytes_keep_their_share_until_the_last_clone_is_dropped() {
+        let budget = MemoryBudget::new(64 << 20);
+        let memory = budget.reserve(16 << 20, Duration::ZERO, "render").unwrap();
+        let bytes = hold(vec![7; 2 << 20], memory);
+        let clone = bytes.clone();
+        assert_eq!(budget.usage().used, 2 << 20);
+        drop(bytes);
+        assert_eq!(budget.usage().used, 2 << 20);
+        drop(clone);
+        assert_eq!(budget.usage().used, 0);
+        let small = hold(
+            vec![1; 10],
+            budget.reserve(4 << 20, Duration::ZERO, "r").unwrap(),
+        );
+        assert_eq!((small.len(), budget.usage().used), (10, 0));
     }
 
     #[test]

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::cache::inflight::Inflight;
 use crate::cache::{CachedTile, TileCache};
 use crate::catalog::{Catalog, ImageEntry, ImageStatus};
@@ -223,7 +221,7 @@ impl TileService {
         let budget = self.budget.clone();
         let job = move || {
             let rendered = render(&pyramid, &request, &budget)?;
-            let tile = CachedTile::new(Bytes::from(rendered.bytes), rendered.format.media_type());
+            let tile = CachedTile::new(rendered.bytes, rendered.format.media_type());
             cache.insert(&key, tile.clone());
             Ok::<_, crate::Error>((tile, rendered.passthrough))
         };

@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 
 use crate::geometry::Level;
-use crate::memory::{MemoryBudget, Reservation};
+use bytes::Bytes;
+
+use crate::memory::{self, MemoryBudget, Reservation};
 use crate::pyramid::levels::Pyramid;
 use crate::raster::{PixelLayout, Raster, Rect};
 
@@ -55,10 +57,11 @@ pub struct TileRequest {
     pub transform: Transform,
 }
 
-/// An encoded response body.
+/// An encoded response body; a large one holds its share of the memory budget until its last
+/// clone (a response being sent, a cache entry) is dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     pub format: OutputFormat,
     /// Whether the bytes are a stored tile sent as they are.
     pub passthrough: bool,
@@ -69,16 +72,18 @@ pub fn render(pyramid: &Pyramid, req: &TileRequest, budget: &MemoryBudget) -> Re
     validate(pyramid, req)?;
     if let Some(bytes) = passthrough(pyramid, req)? {
         return Ok(Rendered {
-            bytes,
+            bytes: Bytes::from(bytes),
             format: OutputFormat::Jpeg,
             passthrough: true,
         });
     }
-    let (raster, _memory) = render_raster(pyramid, req.level, req.region, req.out_size, budget)?;
+    let (raster, memory) = render_raster(pyramid, req.level, req.region, req.out_size, budget)?;
     let fill = (!req.encode.format.supports_alpha()).then_some(req.background);
     let composed = transform::apply(compose(raster, req), &req.transform, fill);
+    let encoded = codec::encode(&composed, req.encode)?;
+    drop(composed);
     Ok(Rendered {
-        bytes: codec::encode(&composed, req.encode)?,
+        bytes: memory::hold(encoded, memory),
         format: req.encode.format,
         passthrough: false,
     })
