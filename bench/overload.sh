@@ -6,7 +6,8 @@
 # asking for distinct cold renders for SECONDS (bench/overload.py). Prints peak RSS against
 # MEMORY_LIMIT, the share of 503s, /healthz latency under load and how soon renders come back.
 #
-# usage: [MEMORY_LIMIT=1G] [CLIENTS=256] [SECONDS_LOAD=60] bench/overload.sh
+# usage: [MEMORY_LIMIT=1G] [CLIENTS=256] [SECONDS_LOAD=60] [GIGATILE=path/to/binary] bench/overload.sh
+# (GIGATILE runs another build, say an older commit's, on the same inputs and load.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/setup.sh
@@ -52,7 +53,7 @@ limit="${MEMORY_LIMIT:-1G}"
 limit_mib=$(python3 -c "import sys; s=sys.argv[1].upper().rstrip('B').rstrip('I'); u={'K':1/1024,'M':1,'G':1024,'T':1048576}; print(int(float(s[:-1])*u[s[-1]]) if s[-1] in u else int(s)//1048576)" "$limit")
 pyramids=$(mktemp -d)
 MEMORY_LIMIT="$limit" PYRAMID_DIR="$pyramids" LOG_LEVEL=warn \
-    target/release/gigatile serve --data-dir "$data" --port $port &
+    "${GIGATILE:-target/release/gigatile}" serve --data-dir "$data" --port $port &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$pyramids"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
