@@ -22,8 +22,14 @@ pub async fn fitted(
     let query = fit::parse_query_string(query.as_deref().unwrap_or_default())?;
     let location = state.fitted.locate(&query).await?;
     Metrics::inc(&state.metrics.imgserv_redirects);
-    let target = HeaderValue::from_str(&location.url(&format!("{base}/imgcache")))
-        .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let url = location.url(&format!("{base}/imgcache"));
+    let target = HeaderValue::from_str(&url).map_err(|e| {
+        ApiError::internal(
+            "internal",
+            "internal error",
+            format!("redirect to {url:?}: {e}"),
+        )
+    })?;
     let status =
         StatusCode::from_u16(state.settings.imgserv_redirect_status).unwrap_or(StatusCode::FOUND);
     let mut response = status.into_response();
