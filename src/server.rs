@@ -35,13 +35,15 @@ pub fn catalog_config(settings: &Settings) -> CatalogConfig {
     }
 }
 
-/// Runs the server on `listener` until `shutdown` resolves; then stops taking requests, lets
-/// in-flight ones finish, stops warm-up and builds cleanly.
-pub async fn run(
-    settings: Settings,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> crate::Result<()> {
+/// The services behind the router, and what [`run`] must stop with them.
+struct Assembled {
+    state: AppState,
+    imgserv: Arc<ImgServ>,
+    pool: RenderPool,
+}
+
+/// Opens the catalogue, caches, render pool and services of `settings`.
+async fn assemble(settings: Settings, stopping: Arc<AtomicBool>) -> crate::Result<Assembled> {
     std::fs::create_dir_all(&settings.data_dir)?;
     let config = catalog_config(&settings);
     let catalog = tokio::task::spawn_blocking(move || Catalog::start(config))
@@ -70,22 +72,6 @@ pub async fn run(
         },
         Arc::clone(&metrics),
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let warmup = tokio::spawn(warmup::run(
-        tiles.clone(),
-        WarmupSettings {
-            levels: settings.warmup_levels,
-            workers: settings.warmup_workers,
-            encode: EncodeOptions {
-                format: OutputFormat::Jpeg,
-                quality: Some(settings.jpeg_quality),
-            },
-            background: settings.tile_background,
-        },
-        stop_rx,
-    ));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let header_timeout = settings.header_read_timeout;
     let fitted = FitService::new(
         Arc::clone(&imgserv),
         tiles.clone(),
@@ -94,12 +80,57 @@ pub async fn run(
     );
     let state = AppState::new(Services {
         settings: Arc::new(settings),
-        catalog: catalog.clone(),
+        catalog,
         tiles,
         fitted,
         metrics,
-        stopping: Arc::clone(&stopping),
+        stopping,
     });
+    Ok(Assembled {
+        state,
+        imgserv,
+        pool,
+    })
+}
+
+/// The state [`http::app`] serves, for driving the router in process (the HTTP fuzz target
+/// and its replay test): the catalogue of `settings.data_dir` (scanned, pyramids building in
+/// the background), caches and render pool, without a listener, warm-up or shutdown. It lives
+/// as long as the process.
+pub async fn in_process_state(settings: Settings) -> crate::Result<AppState> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    Ok(assemble(settings, stopping).await?.state)
+}
+
+/// Runs the server on `listener` until `shutdown` resolves; then stops taking requests, lets
+/// in-flight ones finish, stops warm-up and builds cleanly.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> crate::Result<()> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let header_timeout = settings.header_read_timeout;
+    let Assembled {
+        state,
+        imgserv,
+        pool,
+    } = assemble(settings, Arc::clone(&stopping)).await?;
+    let catalog = state.catalog.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let warmup = tokio::spawn(warmup::run(
+        state.tiles.clone(),
+        WarmupSettings {
+            levels: state.settings.warmup_levels,
+            workers: state.settings.warmup_workers,
+            encode: EncodeOptions {
+                format: OutputFormat::Jpeg,
+                quality: Some(state.settings.jpeg_quality),
+            },
+            background: state.settings.tile_background,
+        },
+        stop_rx,
+    ));
     let flusher = tokio::spawn(flush_fitted_uses(Arc::clone(&imgserv), stop_tx.subscribe()));
     tracing::info!(address = %listener.local_addr()?, images = catalog.list().len(), "serving");
     let shutdown = async move {

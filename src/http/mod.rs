@@ -6,6 +6,7 @@ mod auth;
 pub mod base_url;
 mod deepzoom;
 mod error;
+pub mod fuzzing;
 mod iiif;
 mod images;
 mod imgserv;
