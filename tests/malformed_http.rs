@@ -311,6 +311,17 @@ fn odd_methods_bodies_and_headers_get_no_5xx() {
             }
         }
     }
+    // Request targets in authority, absolute and asterisk form.
+    for line in [
+        "CONNECT localhost:80 HTTP/1.1",
+        "GET http://elsewhere.example/api/images HTTP/1.1",
+        "OPTIONS * HTTP/1.1",
+    ] {
+        let request = format!("{line}\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        for r in server.raw(request.as_bytes()) {
+            assert!(r.status < 500, "{line}: {} {}", r.status, r.text());
+        }
+    }
     // A chunked body on a GET that is never read.
     let request = b"GET /api/images HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
         Transfer-Encoding: chunked\r\n\r\nzz\r\n";
