@@ -16,11 +16,11 @@
 //! ```
 //!
 //! TARGET is taken as raw bytes (those a URI cannot hold are percent-encoded, so they reach the
-//! router), or `@N seg|seg|...` for route template `N` of [`ROUTES`] with its `{}` holes filled
-//! by the segments, so the fuzzer can keep a route's shape while it mutates the parts. Header
-//! lines that are no valid name and value are skipped (hyper refuses those before any router),
-//! and so is an input whose method is no token. The body is the rest, bytes as they are: a
-//! multipart form when the `Content-Type` says so.
+//! router), or `@N seg|seg|...` for route template `N` (of `ROUTES` below) with its `{}` holes
+//! filled by the segments, so the fuzzer can keep a route's shape while it mutates the parts.
+//! Header lines that are no valid name and value are skipped (hyper refuses those before any
+//! router), and so is an input whose method is no token. The body is the rest, bytes as they
+//! are: a multipart form when the `Content-Type` says so.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ use crate::config::{ByteSize, Settings, SettingsLayer};
 use crate::raster::{PixelLayout, Raster};
 
 /// The route templates `@N` picks from; `{}` is a hole for a segment.
-pub const ROUTES: &[&str] = &[
+const ROUTES: &[&str] = &[
     "/",
     "/assets/{}",
     "/api/images",
@@ -67,7 +67,7 @@ pub const ROUTES: &[&str] = &[
 ];
 
 /// The ids of the images in the data folder.
-pub const IMAGES: [&str; 2] = ["small.png", "album/tiny.jpg"];
+const IMAGES: [&str; 2] = ["small.png", "album/tiny.jpg"];
 
 /// Largest upload the fuzzed server accepts, so that uploads stay small.
 const MAX_UPLOAD: u64 = 64 * 1024;
@@ -191,6 +191,7 @@ pub fn fuzz_one(data: &[u8]) {
         &headers,
         (!head).then_some(&body[..]),
         &harness.data_dir,
+        data,
     ) {
         panic!(
             "{summary}: {problem}: {status} {}",
@@ -200,13 +201,15 @@ pub fn fuzz_one(data: &[u8]) {
 }
 
 /// What is wrong with a response, if anything: a 5xx other than a documented 503, or an error
-/// that is not JSON `{"error", "code"}` with a documented code, or that names a server path.
-/// `body` is `None` for the answer to a HEAD, which has none.
-pub fn check_response(
+/// that is not JSON `{"error", "code"}` with a documented code, or that names a server path
+/// the request did not name itself (`input`, raw or percent-decoded: an error may quote the
+/// client). `body` is `None` for the answer to a HEAD, which has none.
+fn check_response(
     status: axum::http::StatusCode,
     headers: &axum::http::HeaderMap,
     body: Option<&[u8]>,
     data_dir: &Path,
+    input: &[u8],
 ) -> Result<(), String> {
     if status.as_u16() < 400 {
         return Ok(());
@@ -234,9 +237,16 @@ pub fn check_response(
     if !CODES.contains(&code) {
         return Err(format!("an undocumented code {code:?}"));
     }
+    let said = [
+        String::from_utf8_lossy(input).into_owned(),
+        String::from_utf8_lossy(&percent_decode(input)).into_owned(),
+    ];
     let text = String::from_utf8_lossy(body);
-    if text.contains(&*data_dir.to_string_lossy()) || text.contains("/tmp/") {
-        return Err("a server path in an error".into());
+    let data_dir = data_dir.to_string_lossy();
+    for path in [&*data_dir, "/tmp/"] {
+        if text.contains(path) && !said.iter().any(|s| s.contains(path)) {
+            return Err("a server path in an error".into());
+        }
     }
     let documented_503 = ["not_ready", "overloaded", "unavailable", "shutting_down"];
     if status.is_server_error()
@@ -250,7 +260,7 @@ pub fn check_response(
 
 /// The request `data` describes (see the module's documentation), or `None` when hyper would
 /// refuse it before any router.
-pub fn parse_request(data: &[u8]) -> Option<Request<Body>> {
+fn parse_request(data: &[u8]) -> Option<Request<Body>> {
     let (head, body) = split_head(data);
     let mut lines = head
         .split(|&b| b == b'\n')
@@ -341,6 +351,34 @@ fn percent_encode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `bytes` with `%XX` escapes decoded and `+` as a space (as query values are read).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|h| Some(hex(h[0])? * 16 + hex(h[1])?));
+        match (escaped, bytes[i]) {
+            (Some(value), _) => {
+                out.push(value as u8);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +402,6 @@ mod tests {
         let request = parse_request(b"GET /a b\xff\n").unwrap();
         assert_eq!(request.uri(), "/a%20b%FF");
         assert!(parse_request(b"G(T /\n").is_none());
+        assert_eq!(percent_decode(b"%2Ftmp%2f+x%zz%4"), b"/tmp/ x%zz%4");
     }
 }
