@@ -15,7 +15,8 @@ export RUSTC_BOOTSTRAP=1
 for target in $(cargo fuzz list); do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
-    # Seed the corpus with the crash cases kept in the repo for this target.
+    # Seed the corpus with the inputs kept in the repo for this target (crash cases, and the
+    # http target's seed requests).
     if [ -d "tests/fuzz_cases/$target" ]; then cp -n "tests/fuzz_cases/$target"/* "$corpus/" 2>/dev/null || true; fi
     echo "fuzz: $target for ${seconds}s"
     log="fuzz/$target.log"

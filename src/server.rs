@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::cache::{CacheConfig, CacheMode, TileCache};
+use crate::cache::{CacheConfig, TileCache};
 use crate::catalog::{Catalog, CatalogConfig};
 use crate::codec::{EncodeOptions, OutputFormat};
 use crate::config::Settings;
 use crate::http::{self, AppState, Services};
 use crate::imgserv::service::FitService;
 use crate::imgserv::ImgServ;
-use crate::memory::Reservation;
 use crate::metrics::Metrics;
 use crate::pool::RenderPool;
 use crate::rate_limit::ClientLimiter;
@@ -37,34 +36,29 @@ pub fn catalog_config(settings: &Settings) -> CatalogConfig {
     }
 }
 
-/// Runs the server on `listener` until `shutdown` resolves; then stops taking requests, lets
-/// in-flight ones finish, stops warm-up and builds cleanly.
-pub async fn run(
-    settings: Settings,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> crate::Result<()> {
+/// The services behind the router, and what [`run`] must stop with them.
+struct Assembled {
+    state: AppState,
+    imgserv: Arc<ImgServ>,
+    pool: RenderPool,
+}
+
+/// Opens the catalogue, caches, render pool and services of `settings`.
+async fn assemble(settings: Settings, stopping: Arc<AtomicBool>) -> crate::Result<Assembled> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    // The memory tier (also the file cache's front) holds its whole capacity from the budget,
-    // for the server's life.
-    let _cache_memory = match settings.cache {
-        CacheMode::Disabled => Reservation::none(),
-        CacheMode::Memory | CacheMode::File => settings.limits.budget.reserve_fixed(
-            settings.cache_memory_bytes,
-            "the memory tile cache (CACHE_MEMORY_BYTES)",
-        )?,
-    };
-    let config = catalog_config(&settings);
-    let catalog = tokio::task::spawn_blocking(move || Catalog::start(config))
-        .await
-        .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))??;
+    // The cache takes its memory from the budget before builds start drawing from it.
     let cache = TileCache::new(&CacheConfig {
         mode: settings.cache,
         memory_bytes: settings.cache_memory_bytes,
         memory_entries: settings.cache_memory_tiles,
         file_dir: settings.cache_file_dir.clone(),
         file_max_bytes: settings.cache_file_max_bytes,
+        budget: settings.limits.budget.clone(),
     })?;
+    let config = catalog_config(&settings);
+    let catalog = tokio::task::spawn_blocking(move || Catalog::start(config))
+        .await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(e.to_string())))??;
     let imgserv_config = settings.imgserv.clone();
     let imgserv = tokio::task::spawn_blocking(move || ImgServ::open(imgserv_config).map(Arc::new))
         .await
@@ -82,22 +76,6 @@ pub async fn run(
         },
         Arc::clone(&metrics),
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let warmup = tokio::spawn(warmup::run(
-        tiles.clone(),
-        WarmupSettings {
-            levels: settings.warmup_levels,
-            workers: settings.warmup_workers,
-            encode: EncodeOptions {
-                format: OutputFormat::Jpeg,
-                quality: Some(settings.jpeg_quality),
-            },
-            background: settings.tile_background,
-        },
-        stop_rx,
-    ));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let header_timeout = settings.header_read_timeout;
     let fitted = FitService::new(
         Arc::clone(&imgserv),
         tiles.clone(),
@@ -108,12 +86,57 @@ pub async fn run(
     let state = AppState::new(Services {
         rate_limiter,
         settings: Arc::new(settings),
-        catalog: catalog.clone(),
+        catalog,
         tiles,
         fitted,
         metrics,
-        stopping: Arc::clone(&stopping),
+        stopping,
     });
+    Ok(Assembled {
+        state,
+        imgserv,
+        pool,
+    })
+}
+
+/// The state [`http::app`] serves, for driving the router in process (the HTTP fuzz target
+/// and its replay test): the catalogue of `settings.data_dir` (scanned, pyramids building in
+/// the background), caches and render pool, without a listener, warm-up or shutdown. It lives
+/// as long as the process.
+pub async fn in_process_state(settings: Settings) -> crate::Result<AppState> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    Ok(assemble(settings, stopping).await?.state)
+}
+
+/// Runs the server on `listener` until `shutdown` resolves; then stops taking requests, lets
+/// in-flight ones finish, stops warm-up and builds cleanly.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> crate::Result<()> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let header_timeout = settings.header_read_timeout;
+    let Assembled {
+        state,
+        imgserv,
+        pool,
+    } = assemble(settings, Arc::clone(&stopping)).await?;
+    let catalog = state.catalog.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let warmup = tokio::spawn(warmup::run(
+        state.tiles.clone(),
+        WarmupSettings {
+            levels: state.settings.warmup_levels,
+            workers: state.settings.warmup_workers,
+            encode: EncodeOptions {
+                format: OutputFormat::Jpeg,
+                quality: Some(state.settings.jpeg_quality),
+            },
+            background: state.settings.tile_background,
+        },
+        stop_rx,
+    ));
     let flusher = tokio::spawn(flush_fitted_uses(Arc::clone(&imgserv), stop_tx.subscribe()));
     tracing::info!(address = %listener.local_addr()?, images = catalog.list().len(), "serving");
     let shutdown = async move {

@@ -282,7 +282,7 @@ fn uploads_from_loopback_without_a_token() {
             &[("Content-Type", "text/plain")],
             b"x",
         )
-        .assert_error(400, "bad_request");
+        .assert_error(400, "malformed_multipart");
     let uploads: Vec<_> = std::fs::read_dir(server.path("uploads"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
+use crate::memory::{MemoryBudget, Reservation};
 use crate::pyramid::store::fnv1a;
 use crate::{Error, Result};
 use disk::DiskCache;
@@ -81,6 +82,8 @@ pub struct CacheConfig {
     pub file_dir: PathBuf,
     /// `CACHE_FILE_MAX_BYTES`: the disk tier's budget (whole file sizes).
     pub file_max_bytes: u64,
+    /// The memory budget the memory tier takes its whole capacity from, for the cache's life.
+    pub budget: MemoryBudget,
 }
 
 impl Default for CacheConfig {
@@ -92,6 +95,7 @@ impl Default for CacheConfig {
             memory_entries: DEFAULT_MEMORY_TILES,
             file_dir: PathBuf::new(),
             file_max_bytes: DEFAULT_FILE_MAX_BYTES,
+            budget: MemoryBudget::unlimited(),
         }
     }
 }
@@ -153,6 +157,8 @@ pub struct TileCache {
 
 struct Tiers {
     memory: Option<MemoryCache>,
+    /// The memory tier's capacity in the budget.
+    _reserved: Reservation,
     disk: Option<DiskCache>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -170,9 +176,17 @@ impl TileCache {
             CacheMode::Memory => (memory_tier(config), None),
             CacheMode::File => (memory_tier(config), Some(disk_tier(config)?)),
         };
+        let reserved = match memory {
+            Some(_) => config.budget.reserve_fixed(
+                config.memory_bytes,
+                "the memory tile cache (CACHE_MEMORY_BYTES)",
+            )?,
+            None => Reservation::none(),
+        };
         Ok(TileCache {
             inner: Arc::new(Tiers {
                 memory,
+                _reserved: reserved,
                 disk,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),

@@ -13,6 +13,43 @@ use crate::tiles::TileError;
 /// Seconds a client is told to wait before retrying a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
 
+/// Every `code` an error response may carry; README.md lists each one.
+pub const CODES: &[&str] = &[
+    "bad_request",
+    "malformed_body",
+    "malformed_multipart",
+    "not_found",
+    "tile_out_of_range",
+    "out_of_range",
+    "method_not_allowed",
+    "unsupported_format",
+    "unsupported_media_type",
+    "unprocessable",
+    "token_required",
+    "token_invalid",
+    "uploads_disabled",
+    "not_uploaded",
+    "signature_invalid",
+    "too_large",
+    "uri_too_long",
+    "headers_too_large",
+    "request_timeout",
+    "timeout",
+    "corrupt_image",
+    "unsupported_image",
+    "image_failed",
+    "not_ready",
+    "overloaded",
+    "rate_limited",
+    "unavailable",
+    "shutting_down",
+    "render_failed",
+    "storage_error",
+    "range_not_satisfiable",
+    "internal",
+    "error",
+];
+
 /// An error response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -54,6 +91,31 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A failure that is not the client's (a bug, or the server's own I/O): logs `cause` at
+    /// error level, in the request's span and so with its id, and answers a 500 with `code` and
+    /// a `message` that names no server path.
+    pub fn internal(code: &'static str, message: &str, cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(code, cause = %cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+    }
+
+    /// A request body that could not be read whole: bad chunked encoding, or a client that
+    /// closed the connection before sending all its `Content-Length` promised. The client's
+    /// fault (and it is often gone), so an info line, not an error.
+    pub fn malformed_body(cause: impl std::fmt::Display) -> ApiError {
+        tracing::info!(cause = %cause, "request body could not be read");
+        ApiError::bad_request_with(
+            "malformed_body",
+            "the request body could not be read: bad chunked encoding, or shorter than its \
+             Content-Length",
+        )
+    }
+
+    /// A 400 with a more specific code than `bad_request`.
+    pub fn bad_request_with(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// The code for a status produced outside our handlers (framework and server limits).
@@ -143,12 +205,7 @@ impl From<TileError> for ApiError {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "image_failed", reason)
             }
             TileError::Render(reason) => {
-                tracing::error!(%reason, "render failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "render_failed",
-                    "the tile could not be rendered",
-                )
+                ApiError::internal("render_failed", "the tile could not be rendered", reason)
             }
         }
     }
@@ -181,10 +238,23 @@ impl From<crate::Error> for ApiError {
                 "overloaded",
                 "the server is busy; try again shortly",
             ),
-            other => {
-                tracing::error!(error = %other, "internal error");
-                ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            other => ApiError::internal("internal", "internal error", other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CODES;
+
+    #[test]
+    fn readme_documents_every_code() {
+        let readme = include_str!("../../README.md");
+        for code in CODES {
+            assert!(
+                readme.contains(&format!("`{code}`")),
+                "README lacks `{code}`"
+            );
         }
     }
 }

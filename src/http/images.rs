@@ -191,7 +191,7 @@ pub async fn delete(
     let catalog = state.catalog.clone();
     let result = tokio::task::spawn_blocking(move || catalog.delete(&id))
         .await
-        .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+        .map_err(|e| ApiError::internal("internal", "internal error", e))?;
     match result {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(DeleteError::NotFound) => Err(ApiError::not_found("no such image")),
@@ -200,10 +200,11 @@ pub async fn delete(
             "not_uploaded",
             "only images uploaded through the API can be deleted",
         )),
-        Err(DeleteError::Io(e)) => {
-            tracing::error!(error = %e, "delete failed");
-            Err(ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))
-        }
+        Err(DeleteError::Io(e)) => Err(ApiError::internal(
+            "storage_error",
+            "the image could not be deleted",
+            e,
+        )),
     }
 }
 

@@ -25,9 +25,14 @@ pub async fn fitted(
     signature.verify(&state, &query.id)?;
     let location = state.fitted.locate(&query).await?;
     Metrics::inc(&state.metrics.imgserv_redirects);
-    let local_base = format!("{}/imgcache", signature.base(&base));
-    let target = HeaderValue::from_str(&location.url(&local_base))
-        .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let url = location.url(&format!("{}/imgcache", signature.base(&base)));
+    let target = HeaderValue::from_str(&url).map_err(|e| {
+        ApiError::internal(
+            "internal",
+            "internal error",
+            format!("redirect to {url:?}: {e}"),
+        )
+    })?;
     let status =
         StatusCode::from_u16(state.settings.imgserv_redirect_status).unwrap_or(StatusCode::FOUND);
     let mut response = status.into_response();

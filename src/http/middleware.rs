@@ -1,6 +1,7 @@
 //! http::middleware: what wraps every request: a request id (in the response and every log
-//! line), limits on URI and header size answered in JSON, JSON bodies for errors the framework
-//! produces (405, 413, ...), and per-client rate limits (CORS is `http::cors`).
+//! line), a logged JSON 500 for a handler that panics, limits on URI and header size answered
+//! in JSON, JSON bodies for errors the framework produces (405, 413, ...), and per-client rate
+//! limits (CORS is `http::cors`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -56,6 +57,22 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     response
 }
 
+/// The answer to a handler that panicked (a bug): a JSON 500, the panic's message logged at
+/// error level. Called while the request's span is entered, so the line carries its id.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    ApiError::internal(
+        "internal",
+        "internal error",
+        format_args!("panic: {message}"),
+    )
+    .into_response()
+}
+
 /// Refuses overlong URIs (414) and header sections (431) with JSON bodies.
 pub async fn request_limits(req: Request, next: Next) -> Response {
     let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
@@ -84,6 +101,12 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if status.as_u16() < 400 || is_json {
         return response;
+    }
+    if status.is_server_error() {
+        tracing::error!(
+            status = status.as_u16(),
+            "the framework answered a server error"
+        );
     }
     let (parts, _) = response.into_parts();
     let mut fresh = ApiError::for_status(status).into_response();
@@ -117,6 +140,84 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             Metrics::inc(&state.metrics.rate_limited);
             tracing::debug!(%client, ?wait, "rate limited");
             ApiError::rate_limited(wait).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    /// Log lines written while `run` runs, without colours.
+    fn logged(run: impl FnOnce()) -> String {
+        #[derive(Clone)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines(Arc::default());
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn server_errors_are_logged_at_error_level_with_the_request_id_and_cause() {
+        let app = Router::new()
+            .route(
+                "/internal",
+                get(|| async { ApiError::internal("internal", "internal error", "disk on fire") }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    panic!("kaboom");
+                    #[allow(unreachable_code)]
+                    StatusCode::OK
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(request_id));
+        for (path, cause) in [("/internal", "disk on fire"), ("/panic", "kaboom")] {
+            let mut status = StatusCode::OK;
+            let log = logged(|| {
+                let request = Request::builder()
+                    .uri(path)
+                    .header(REQUEST_ID, "req-42")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                status = runtime
+                    .block_on(app.clone().oneshot(request))
+                    .unwrap()
+                    .status();
+            });
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            let line = log
+                .lines()
+                .find(|l| l.contains("ERROR"))
+                .unwrap_or_else(|| panic!("{path}: no error line in {log}"));
+            assert!(line.contains("req-42") && line.contains(cause), "{line}");
         }
     }
 }

@@ -9,6 +9,7 @@ mod client;
 mod cors;
 mod deepzoom;
 mod error;
+pub mod fuzzing;
 mod iiif;
 mod images;
 mod imgserv;
@@ -34,6 +35,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::ApiError;
 
@@ -127,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::request_limits))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state);
     signature::wrap(router, &settings)

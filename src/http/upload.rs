@@ -53,7 +53,10 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     authorize(&state.settings, &headers, peer.map(|p| p.0))?;
     let mut multipart = multipart.map_err(|_| {
-        ApiError::bad_request("expected a multipart/form-data body with a `file` field")
+        ApiError::bad_request_with(
+            "malformed_multipart",
+            "expected a multipart/form-data body with a boundary and a `file` field",
+        )
     })?;
     let mut received: Option<Incoming> = None;
     let mut meta = ImageMeta::default();
@@ -75,7 +78,7 @@ pub async fn upload(
     let name = meta.original_filename.clone();
     let added = tokio::task::spawn_blocking(move || catalog.add_upload(&path, meta))
         .await
-        .map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+        .map_err(|e| ApiError::internal("internal", "internal error", e))?;
     // The catalogue has moved or removed the file either way.
     incoming.kept = true;
     let entry = added?;
@@ -176,25 +179,45 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
+/// What went wrong reading the form: too large (413), the body itself unreadable (400
+/// `malformed_body`), bad multipart syntax (400 `malformed_multipart`), or, for any other
+/// failure axum reports as its own (a bug), a logged 500.
 fn multipart_error(e: MultipartError) -> ApiError {
-    match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             "the upload is larger than the limit (MAX_UPLOAD_SIZE)",
-        ),
-        status if status.is_server_error() => ApiError::for_status(status),
-        _ => ApiError::bad_request("the multipart body is malformed"),
+        );
     }
+    if let Some(cause) = body_read_error(&e) {
+        return ApiError::malformed_body(cause);
+    }
+    if status.is_server_error() {
+        return ApiError::internal("internal", "internal error", e.body_text());
+    }
+    ApiError::bad_request_with(
+        "malformed_multipart",
+        format!("the multipart body is malformed: {}", e.body_text()),
+    )
+}
+
+/// The connection's error when reading the request body failed (bad chunked encoding, a body
+/// cut short), found among the multipart error's causes.
+fn body_read_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(hyper_error) = c.downcast_ref::<hyper::Error>() {
+            return Some(hyper_error);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
-    tracing::error!(error = %e, "upload could not be written");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "storage_error",
-        "the upload could not be stored",
-    )
+    ApiError::internal("storage_error", "the upload could not be stored", e)
 }
 
 #[cfg(test)]

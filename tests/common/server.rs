@@ -83,6 +83,34 @@ impl TestServer {
         request_at(self.addr, method, path, headers, body)
     }
 
+    /// Sends `bytes` as they are (requests of the test's making, malformed ones included) on
+    /// one connection and reads every response until the server closes it (none when it
+    /// closed without answering).
+    pub fn raw(&self, bytes: &[u8]) -> Vec<Response> {
+        self.raw_on(bytes, false)
+    }
+
+    /// [`TestServer::raw`], then closes the sending side at once, as a client that gives up
+    /// mid-request does.
+    pub fn raw_then_close(&self, bytes: &[u8]) -> Vec<Response> {
+        self.raw_on(bytes, true)
+    }
+
+    fn raw_on(&self, bytes: &[u8], close: bool) -> Vec<Response> {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        // The server may answer and close before it has read everything.
+        let _ = stream.write_all(bytes);
+        if close {
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        Response::parse_all(&raw)
+    }
+
     pub fn get(&self, path: &str) -> Response {
         self.request("GET", path, &[], b"")
     }
@@ -208,20 +236,9 @@ impl Response {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(&raw)));
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
+        let Response {
+            status, headers, ..
+        } = Response::read_head(&raw[..split]);
         let mut body = raw[split + 4..].to_vec();
         let chunked = headers
             .iter()
@@ -233,6 +250,59 @@ impl Response {
             status,
             headers,
             body,
+        }
+    }
+
+    /// The responses in `raw`, one after another, each delimited by its `Content-Length` or
+    /// chunked encoding (a response with neither ends the list: its body runs to the end).
+    pub fn parse_all(mut raw: &[u8]) -> Vec<Response> {
+        let mut all = Vec::new();
+        while let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let mut response = Response::read_head(&raw[..split]);
+            let rest = &raw[split + 4..];
+            let length = response
+                .header("content-length")
+                .and_then(|v| v.parse::<usize>().ok());
+            let chunked = response
+                .header("transfer-encoding")
+                .is_some_and(|v| v.contains("chunked"));
+            let used = match (length, chunked) {
+                (Some(n), false) => n.min(rest.len()),
+                (_, true) => {
+                    let (body, used) = dechunk_counted(rest);
+                    response.body = body;
+                    all.push(response);
+                    raw = &rest[used..];
+                    continue;
+                }
+                _ => rest.len(),
+            };
+            response.body = rest[..used].to_vec();
+            all.push(response);
+            raw = &rest[used..];
+        }
+        all
+    }
+
+    fn read_head(head: &[u8]) -> Response {
+        let head = String::from_utf8_lossy(head).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: Vec::new(),
         }
     }
 
@@ -272,18 +342,25 @@ impl Response {
     }
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+fn dechunk(data: &[u8]) -> Vec<u8> {
+    dechunk_counted(data).0
+}
+
+/// A chunked body's bytes, and how many bytes of `data` it took (final CRLF included).
+fn dechunk_counted(data: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
-    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16).unwrap();
+    let mut at = 0;
+    while let Some(end) = data[at..].windows(2).position(|w| w == b"\r\n") {
+        let line = std::str::from_utf8(&data[at..at + end]).unwrap();
+        let size = usize::from_str_radix(line.trim(), 16).unwrap();
+        at += end + 2;
         if size == 0 {
-            break;
+            return (out, (at + 2).min(data.len()));
         }
-        out.extend_from_slice(&data[end + 2..end + 2 + size]);
-        data = &data[end + 2 + size + 2..];
+        out.extend_from_slice(&data[at..at + size]);
+        at += size + 2;
     }
-    out
+    (out, data.len())
 }
 
 /// A multipart/form-data body with a file and text fields; returns the content type and body.

@@ -769,6 +769,8 @@
       case 'corrupt_image':
       case 'unsupported_image': return `Not an image gigatile can read (TIFF, JPEG, PNG or WebP): ${error.message}`;
       case 'uploads_disabled': return 'Uploads are off: this server takes them from its own machine only, unless it sets an upload token.';
+      case 'malformed_body':
+      case 'malformed_multipart':
       case 'bad_request': return `The upload was refused: ${error.message}`;
       default: return `The upload failed (${error.status}): ${error.message}`;
     }
