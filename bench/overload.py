@@ -3,7 +3,8 @@
 
 CLIENTS threads request distinct cold URLs (IIIF regions and sizes, fitted images, tiles across
 levels) for SECONDS, far more at once than the render pool holds. Meanwhile /healthz is probed
-every 50 ms and the server's resident memory sampled from /proc/PID/status. Then the load stops
+every 50 ms from a process of its own and the server's resident memory sampled from
+/proc/PID/status. Then the load stops
 and the run measures how soon a fresh render succeeds and the tiles/s of a short burst, against
 the same burst before the load. Prints one report; exits non-zero if an answer other than
 200/302/304/503 was seen, or a 503 came without Retry-After.
@@ -12,6 +13,7 @@ the same burst before the load. Prints one report; exits non-zero if an answer o
 import argparse
 import http.client
 import json
+import multiprocessing
 import statistics
 import threading
 import time
@@ -35,6 +37,22 @@ def rss_kib(pid, field):
             if line.startswith(field):
                 return int(line.split()[1])
     return 0
+
+
+def prober(host, port, pid, done, out):
+    """Runs in a process of its own, so that the load's threads do not delay the probes:
+    /healthz every 50 ms, and the server's resident memory beside each probe."""
+    health, rss = [], []
+    while not done.is_set():
+        t = time.monotonic()
+        try:
+            st, _, _ = get(host, port, "/healthz", timeout=10)
+        except Exception:
+            st = 0
+        health.append((time.monotonic() - t, st))
+        rss.append(rss_kib(pid, "VmRSS:"))
+        time.sleep(0.05)
+    out.send((health, rss))
 
 
 def image_urls(image, i):
@@ -104,21 +122,6 @@ def main():
                 elif st not in (200, 302, 304, 503):
                     bad.append(f"{st}: {path}")
 
-    health = []
-    rss = []
-    done = threading.Event()
-
-    def prober():
-        while not done.is_set():
-            t = time.monotonic()
-            try:
-                st, _, _ = get(host, port, "/healthz", timeout=10)
-            except Exception:
-                st = 0
-            health.append((time.monotonic() - t, st))
-            rss.append(rss_kib(args.pid, "VmRSS:"))
-            time.sleep(0.05)
-
     def burst(label, n=200):
         # Serial fresh tiles: how fast one client is served when nobody else is.
         t = time.monotonic()
@@ -135,7 +138,9 @@ def main():
         return ok, n / (time.monotonic() - t)
 
     before_ok, before_rate = burst("before")
-    probe = threading.Thread(target=prober)
+    done = multiprocessing.Event()
+    receive, send = multiprocessing.Pipe(duplex=False)
+    probe = multiprocessing.Process(target=prober, args=(host, port, args.pid, done, send))
     probe.start()
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     started = time.monotonic()
@@ -145,6 +150,7 @@ def main():
         t.join()
     load_seconds = time.monotonic() - started
     done.set()
+    health, rss = receive.recv()
     probe.join()
 
     # Recovery: the first fresh render that succeeds once the load is gone.

@@ -416,7 +416,13 @@ fn shutdown_lets_in_flight_requests_finish() {
             String::from_utf8_lossy(&out[..12.min(out.len())]).into_owned()
         }
     });
-    std::thread::sleep(Duration::from_millis(5));
+    // Stop once the request has reached the server (accepted and counted), however slowly this
+    // machine runs the client thread.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while server.metric("gigatile_tile_requests_total") < 1.0 {
+        assert!(std::time::Instant::now() < until, "the request never arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     server.stop();
     assert_eq!(in_flight.join().unwrap(), "HTTP/1.1 200");
     assert!(
