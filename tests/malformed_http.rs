@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::server::{multipart, Response, TestServer};
+use common::server::{ids, multipart, Response, TestServer};
 use common::{photo, write_png};
 use gigatile::config::SettingsLayer;
 use gigatile::raster::PixelLayout;
@@ -62,13 +62,7 @@ fn upload_files(server: &TestServer) -> Vec<std::path::PathBuf> {
 fn assert_unharmed(server: &TestServer) {
     assert_eq!(server.get("/healthz").status, 200);
     let list = server.json("/api/images");
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["small.png"]);
+    assert_eq!(ids(&list), ["small.png"]);
     assert_eq!(upload_files(server), Vec::<std::path::PathBuf>::new());
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::server::{encode, multipart, TestServer};
+use common::server::{encode, ids, multipart, TestServer};
 use common::{photo, write_png};
 use gigatile::config::SettingsLayer;
 use gigatile::raster::PixelLayout;
@@ -29,13 +29,7 @@ fn photos(name: &str, layer: SettingsLayer) -> TestServer {
 fn lists_images_and_their_metadata() {
     let server = photos("srv-list", SettingsLayer::default());
     let list = server.wait_list(10, |l| l.as_array().is_some_and(|a| a.len() == 2));
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["album/sea.png", "small.jpg"]);
+    assert_eq!(ids(&list), ["album/sea.png", "small.jpg"]);
     let sea = &list[0];
     assert_eq!(sea["original_filename"], "sea.png");
     assert_eq!(
@@ -420,7 +414,10 @@ fn shutdown_lets_in_flight_requests_finish() {
     // machine runs the client thread.
     let until = std::time::Instant::now() + Duration::from_secs(20);
     while server.metric("gigatile_tile_requests_total") < 1.0 {
-        assert!(std::time::Instant::now() < until, "the request never arrived");
+        assert!(
+            std::time::Instant::now() < until,
+            "the request never arrived"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     server.stop();

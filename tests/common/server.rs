@@ -209,6 +209,15 @@ pub fn request_at(
     Response::read(&mut stream, method == "HEAD")
 }
 
+/// The ids of an `/api/images` answer, in order.
+pub fn ids(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("an id"))
+        .collect()
+}
+
 pub fn encode(id: &str) -> String {
     id.bytes()
         .map(|b| match b {
