@@ -98,16 +98,26 @@ fn a_body_cut_short_of_its_content_length_is_a_400() {
     request.extend(&part);
     // The client stops sending (and closes its side) mid-file.
     only(server.raw_then_close(&request)).assert_error(400, "malformed_body");
-    // One that goes away altogether leaves nothing either, once the server has seen it go.
+    // One that goes away altogether leaves nothing either, once the server has seen it go:
+    // wait until the server is receiving the file, go away, then wait for the file to go.
     let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
     std::io::Write::write_all(&mut stream, &request).unwrap();
-    drop(stream);
-    for _ in 0..200 {
-        if upload_files(&server).is_empty() {
-            break;
+    let wait_until = |done: &dyn Fn() -> bool, what: &str| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < until, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    };
+    wait_until(
+        &|| !upload_files(&server).is_empty(),
+        "the server never started receiving the file",
+    );
+    drop(stream);
+    wait_until(
+        &|| upload_files(&server).is_empty(),
+        "the cut upload was never removed",
+    );
     assert_unharmed(&server);
 }
 
