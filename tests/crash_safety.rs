@@ -19,11 +19,11 @@ use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::process::ServerProcess;
 use common::server::{encode, multipart, Response};
 use common::{photo, TempDir};
 use gigatile::config::{Settings, SettingsLayer};
@@ -79,7 +79,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_serves_nothing_torn(
         if phase == Phase::Build && !last {
             set_mtime(&data.path(BIG), 1_700_000_000 + round as u64);
         }
-        let mut server = Server::start(&data.0, &logs.path(&format!("round-{round}.log")));
+        let mut server = start_server(&data.0, &logs.path(&format!("round-{round}.log")));
         ledger.check_restart(&server, &data.0, &mut rng, phase != Phase::Build || last);
         if last {
             break;
@@ -421,67 +421,28 @@ impl Payloads {
     }
 }
 
-/// A `gigatile serve` process on a free port; killed (SIGKILL) and reaped on drop, its log
-/// printed when a check failed.
-struct Server {
-    child: Child,
-    pid: u32,
-    addr: SocketAddr,
-    log: PathBuf,
+/// The server under test, with this test's settings: a file tile cache and budgets small
+/// enough that evictions run.
+type Server = ServerProcess;
+
+fn start_server(data: &Path, log: &Path) -> Server {
+    ServerProcess::start(
+        data,
+        log,
+        &[
+            ("CACHE", "file"),
+            ("CACHE_FILE_MAX_BYTES", "300K"),
+            ("PYRAMID_MAX_BYTES", "1500K"),
+            ("IMGSERV_CACHE_MAX_BYTES", "400K"),
+            ("IMGSERV_CACHE_MIN_LIFETIME", "0"),
+            ("WARMUP_LEVELS", "0"),
+            ("RENDER_THREADS", "2"),
+            ("LOG_LEVEL", "info"),
+        ],
+    )
 }
 
-impl Server {
-    fn start(data: &Path, log: &Path) -> Server {
-        let log_file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gigatile"))
-            .arg("serve")
-            .env_clear()
-            .env("DATA_DIR", data)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("CACHE", "file")
-            .env("CACHE_FILE_MAX_BYTES", "300K")
-            .env("PYRAMID_MAX_BYTES", "1500K")
-            .env("IMGSERV_CACHE_MAX_BYTES", "400K")
-            .env("IMGSERV_CACHE_MIN_LIFETIME", "0")
-            .env("WARMUP_LEVELS", "0")
-            .env("RENDER_THREADS", "2")
-            .env("LOG_LEVEL", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let mut server = Server {
-            pid: child.id(),
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log: log.to_owned(),
-        };
-        server.addr = server.wait_for_address();
-        server
-    }
-
-    /// Polls the log for the line that gives the address it listens on (PORT=0: the system
-    /// chose a free port), failing if the process exits.
-    fn wait_for_address(&mut self) -> SocketAddr {
-        let until = Instant::now() + PATIENCE;
-        loop {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let line = log.lines().find(|l| l.starts_with("gigatile: serving "));
-            let addr = line.and_then(|l| l.rsplit_once("http://"));
-            if let Some(Ok(addr)) = addr.map(|(_, a)| a.trim_end_matches('/').parse()) {
-                return addr;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the server exited ({status})");
-            }
-            assert!(Instant::now() < until, "the server never started");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl ServerProcess {
     /// Polls `/readyz` until it answers 200.
     fn wait_ready(&self) {
         let until = Instant::now() + PATIENCE;
@@ -508,32 +469,12 @@ impl Server {
 
     /// Kills the server, which must not have died by itself meanwhile.
     fn kill_alive(&mut self) {
-        let exited = self.child.try_wait().unwrap();
+        let exited = self.exited();
         assert!(
             exited.is_none(),
             "the server died before its kill: {exited:?}"
         );
         self.kill();
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        // Reaped, so that its pid no longer names a process (a zombie keeps `/proc/<pid>`).
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- server log (last lines) ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
     }
 }
 

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process::ServerProcess;
 use common::server::{request_at, Response};
 use common::{photo, run, write_png, TempDir};
 use gigatile::raster::PixelLayout;
@@ -23,59 +22,16 @@ const MEMORY_LIMIT_MIB: u64 = 192;
 /// allocations under 1 MiB, the catalogue and connections.
 const OVERHEAD_MIB: u64 = 128;
 
-/// A `gigatile serve` process, killed on drop.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
+/// The server under test: a real process with only `env` set.
+fn start(data: &TempDir, logs: &TempDir, env: &[(&str, &str)]) -> ServerProcess {
+    let mut env = env.to_vec();
+    env.push(("LOG_LEVEL", "warn"));
+    ServerProcess::start(&data.0, &logs.path("server.log"), &env)
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn start(data: &TempDir, env: &[(&str, &str)]) -> Served {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_gigatile"))
-            .args(["serve", "--data-dir", data.0.to_str().unwrap()])
-            .args(["--port", &port.to_string()])
-            .envs(env.iter().copied())
-            .env("LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let served = Served {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let until = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(served.addr).is_err() {
-            assert!(Instant::now() < until, "the server never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        served
-    }
-
+impl ServerProcess {
     fn get(&self, path: &str) -> Response {
         request_at(self.addr, "GET", path, &[], b"")
-    }
-
-    /// A line of `/proc/PID/status` in KiB (`VmHWM`: the peak resident set).
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
     }
 
     fn wait_ready(&self, id: &str) {
@@ -160,11 +116,12 @@ fn urls() -> Vec<String> {
 
 #[test]
 fn overload_within_the_memory_budget() {
-    let data = TempDir::new("overload");
+    let (data, logs) = (TempDir::new("overload"), TempDir::new("overload-logs"));
     fill(&data);
     let limit = format!("{MEMORY_LIMIT_MIB}M");
-    let server = Served::start(
+    let server = start(
         &data,
+        &logs,
         &[
             ("MEMORY_LIMIT", &limit),
             ("RENDER_THREADS", "2"),
@@ -267,13 +224,17 @@ fn overload_within_the_memory_budget() {
 
 #[test]
 fn work_that_can_never_fit_is_refused_with_a_reason() {
-    let data = TempDir::new("budget-refusal");
+    let (data, logs) = (
+        TempDir::new("budget-refusal"),
+        TempDir::new("budget-refusal-logs"),
+    );
     fill(&data);
     // 64 MiB, 16 of them for the cache, leaves 48 for work: neither a 4096² render, nor the
     // 6000×4500 progressive JPEG's coefficients (about 80 MiB), nor a band of 2048² TIFF tiles
     // beside the build's own buffers can ever fit.
-    let server = Served::start(
+    let server = start(
         &data,
+        &logs,
         &[
             ("MEMORY_LIMIT", "64M"),
             ("WARMUP_LEVELS", "0"),
