@@ -387,8 +387,6 @@ pub struct Settings {
     pub cache: CacheMode,
     pub cache_memory_tiles: u64,
     pub cache_memory_bytes: u64,
-    /// `MEMORY_LIMIT`; its budget is `limits.budget`.
-    pub memory_limit: u64,
     pub cache_file_dir: PathBuf,
     pub cache_file_max_bytes: u64,
     pub warmup_levels: u32,
@@ -477,7 +475,6 @@ impl Settings {
                 .map_err(|_| "CACHE must be memory, file or disabled".to_string())?,
             cache_memory_tiles: layer.cache_memory_tiles.unwrap_or(10_000),
             cache_memory_bytes,
-            memory_limit,
             cache_file_dir: layer.cache_file_dir.unwrap_or_else(|| own.join("tiles")),
             cache_file_max_bytes: layer.cache_file_max_bytes.map_or(1 << 30, |b| b.0),
             warmup_levels: layer.warmup_levels.unwrap_or(3),

@@ -210,9 +210,7 @@ impl PyramidStore {
         self.open_built(&final_path, geometry)?
             .ok_or_else(|| crate::error::Error::corrupt("the built pyramid could not be read back"))
     }
-}
 
-impl PyramidStore {
     /// Draws a build's buffers from the memory budget.
     fn reserve_build(&self, rows: &dyn RowReader) -> Result<Reservation> {
         self.limits.reserve(

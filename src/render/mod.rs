@@ -19,13 +19,13 @@ mod assemble;
 mod resize;
 pub mod transform;
 
-use crate::codec::{self, EncodeOptions, OutputFormat};
-use crate::error::{Error, Result};
 use std::time::Duration;
 
-use crate::geometry::Level;
 use bytes::Bytes;
 
+use crate::codec::{self, EncodeOptions, OutputFormat};
+use crate::error::{Error, Result};
+use crate::geometry::Level;
 use crate::memory::{self, MemoryBudget, Reservation};
 use crate::pyramid::levels::Pyramid;
 use crate::raster::{PixelLayout, Raster, Rect};

@@ -8,6 +8,11 @@ use crate::memory::MemoryBudget;
 use crate::pyramid::levels::tests::{mem_pyramid, MemTiled};
 use crate::pyramid::levels::TiledImage;
 
+/// Renders with a budget that never refuses (the budget has tests of its own).
+fn draw(pyramid: &Pyramid, req: &TileRequest) -> Result<Rendered> {
+    render(pyramid, req, &MemoryBudget::unlimited())
+}
+
 fn gradient(width: u32, height: u32, layout: PixelLayout) -> Raster {
     let c = layout.channels();
     let mut data = Vec::with_capacity(width as usize * height as usize * c);
@@ -78,7 +83,7 @@ fn a_whole_stored_jpeg_tile_passes_through() {
         (256, 256),
         OutputFormat::Jpeg,
     );
-    let out = render(&p, &req, &MemoryBudget::unlimited()).unwrap();
+    let out = draw(&p, &req).unwrap();
     assert!(out.passthrough);
     let stored = p.find_level(Level(0)).unwrap().image.read_jpeg_tile(1, 1);
     assert_eq!(out.bytes, stored.unwrap().unwrap());
@@ -93,17 +98,9 @@ fn edge_tiles_and_other_formats_are_rendered() {
         (232, 188),
         OutputFormat::Jpeg,
     );
-    assert!(
-        !render(&p, &edge, &MemoryBudget::unlimited())
-            .unwrap()
-            .passthrough
-    );
+    assert!(!draw(&p, &edge).unwrap().passthrough);
     let png = request(0, Rect::new(0, 0, 256, 256), (256, 256), OutputFormat::Png);
-    assert!(
-        !render(&p, &png, &MemoryBudget::unlimited())
-            .unwrap()
-            .passthrough
-    );
+    assert!(!draw(&p, &png).unwrap().passthrough);
 }
 
 #[test]
@@ -112,7 +109,7 @@ fn a_region_across_tiles_at_full_size_is_exact() {
     let p = mem_pyramid(base.clone(), 256, false);
     let region = Rect::new(200, 230, 300, 100);
     let req = request(0, region, (300, 100), OutputFormat::Png);
-    let out = decode_png(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes);
+    let out = decode_png(&draw(&p, &req).unwrap().bytes);
     assert_eq!(out, base.crop(region));
 }
 
@@ -126,11 +123,7 @@ fn a_coarse_level_is_made_from_a_finer_one_when_missing() {
     );
     let region = Rect::new(0, 0, 250, 175);
     let req = request(2, region, (250, 175), OutputFormat::Png);
-    let from_base = decode_png(
-        &render(&only_base, &req, &MemoryBudget::unlimited())
-            .unwrap()
-            .bytes,
-    );
+    let from_base = decode_png(&draw(&only_base, &req).unwrap().bytes);
     let stored = full
         .find_level(Level(2))
         .unwrap()
@@ -151,7 +144,7 @@ fn scaling_a_region_keeps_its_content() {
         (100, 100),
         OutputFormat::Png,
     );
-    let out = decode_png(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes);
+    let out = decode_png(&draw(&p, &req).unwrap().bytes);
     let level2 = p
         .find_level(Level(2))
         .unwrap()
@@ -166,7 +159,7 @@ fn canvas_padding_is_transparent_in_png_and_background_in_jpeg() {
     let p = mem_pyramid(gradient(300, 200, PixelLayout::Rgb), 256, false);
     let mut req = request(1, Rect::new(0, 0, 150, 100), (150, 100), OutputFormat::Png);
     req.canvas = Some((256, 256));
-    let png = decode_png(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes);
+    let png = decode_png(&draw(&p, &req).unwrap().bytes);
     assert_eq!(
         (png.width, png.height, png.layout),
         (256, 256, PixelLayout::Rgba)
@@ -175,9 +168,7 @@ fn canvas_padding_is_transparent_in_png_and_background_in_jpeg() {
     assert_eq!(png.row(0)[3], 255);
     req.encode.format = OutputFormat::Jpeg;
     req.background = [0, 0, 0];
-    let jpeg =
-        crate::codec::jpeg::decode(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes)
-            .unwrap();
+    let jpeg = crate::codec::jpeg::decode(&draw(&p, &req).unwrap().bytes).unwrap();
     assert_eq!((jpeg.width, jpeg.height), (256, 256));
     assert!(jpeg.row(255).iter().all(|&v| v < 8));
 }
@@ -186,12 +177,10 @@ fn canvas_padding_is_transparent_in_png_and_background_in_jpeg() {
 fn alpha_is_kept_in_png_and_flattened_in_jpeg() {
     let p = mem_pyramid(gradient(300, 200, PixelLayout::Rgba), 256, false);
     let req = request(1, Rect::new(0, 0, 150, 100), (150, 100), OutputFormat::Png);
-    let png = decode_png(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes);
+    let png = decode_png(&draw(&p, &req).unwrap().bytes);
     assert_eq!(png.layout, PixelLayout::Rgba);
     let jpeg = request(1, Rect::new(0, 0, 150, 100), (150, 100), OutputFormat::Jpeg);
-    let decoded =
-        crate::codec::jpeg::decode(&render(&p, &jpeg, &MemoryBudget::unlimited()).unwrap().bytes)
-            .unwrap();
+    let decoded = crate::codec::jpeg::decode(&draw(&p, &jpeg).unwrap().bytes).unwrap();
     assert_eq!(decoded.layout, PixelLayout::Rgb);
 }
 
@@ -199,9 +188,7 @@ fn alpha_is_kept_in_png_and_flattened_in_jpeg() {
 fn webp_output_decodes() {
     let p = mem_pyramid(gradient(300, 200, PixelLayout::Gray), 256, false);
     let req = request(0, Rect::new(0, 0, 256, 200), (256, 200), OutputFormat::Webp);
-    let out =
-        crate::codec::webp::decode(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes)
-            .unwrap();
+    let out = crate::codec::webp::decode(&draw(&p, &req).unwrap().bytes).unwrap();
     assert_eq!((out.width, out.height), (256, 200));
 }
 
@@ -209,20 +196,11 @@ fn webp_output_decodes() {
 fn requests_outside_the_picture_are_refused() {
     let p = mem_pyramid(gradient(300, 200, PixelLayout::Rgb), 256, false);
     let outside = request(0, Rect::new(200, 0, 101, 10), (10, 10), OutputFormat::Png);
-    assert!(matches!(
-        render(&p, &outside, &MemoryBudget::unlimited()),
-        Err(Error::OutOfRange(_))
-    ));
+    assert!(matches!(draw(&p, &outside), Err(Error::OutOfRange(_))));
     let empty = request(0, Rect::new(0, 0, 10, 10), (0, 10), OutputFormat::Png);
-    assert!(matches!(
-        render(&p, &empty, &MemoryBudget::unlimited()),
-        Err(Error::OutOfRange(_))
-    ));
+    assert!(matches!(draw(&p, &empty), Err(Error::OutOfRange(_))));
     let huge = request(0, Rect::new(0, 0, 10, 10), (20000, 10), OutputFormat::Png);
-    assert!(matches!(
-        render(&p, &huge, &MemoryBudget::unlimited()),
-        Err(Error::TooLarge(_))
-    ));
+    assert!(matches!(draw(&p, &huge), Err(Error::TooLarge(_))));
 }
 
 #[test]
@@ -234,6 +212,6 @@ fn upscaling_beyond_full_resolution_works() {
     });
     let p = Pyramid::new(Geometry::new(100, 100), vec![tiled]);
     let req = request(0, Rect::new(10, 10, 50, 50), (200, 200), OutputFormat::Png);
-    let out = decode_png(&render(&p, &req, &MemoryBudget::unlimited()).unwrap().bytes);
+    let out = decode_png(&draw(&p, &req).unwrap().bytes);
     assert_eq!((out.width, out.height), (200, 200));
 }
